@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "cairn",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cairn", targets: ["cairn"]),
+        .library(name: "CairnCasync", targets: ["CairnCasync"]),
+        .library(name: "CairnStores", targets: ["CairnStores"]),
+        .library(name: "CairnBlob", targets: ["CairnBlob"]),
+        .library(name: "CairnIO", targets: ["CairnIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        // Formats: chunker, chunk IDs, index codec, chunk compression. No file or network I/O.
+        .target(
+            name: "CairnCasync",
+            dependencies: [
+                "CZstd", "CZlib", "CLzma",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // Files: complete positioned reads and writes, atomic creation, errors that name the path.
+        .target(name: "CCairnLinux"),
+        .target(
+            name: "CairnIO",
+            dependencies: ["CCairnLinux", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // Where chunks live: the ChunkStore protocol and its local directory implementation.
+        .target(
+            name: "CairnStores",
+            dependencies: [
+                "CairnCasync", "CairnIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The blob-layer engines: make, extract, verify, gc, info.
+        .target(
+            name: "CairnBlob",
+            dependencies: [
+                "CairnCasync", "CairnStores", "CairnIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "cairn",
+            dependencies: [
+                "CairnCasync", "CairnStores", "CairnBlob",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CairnCasyncTests", dependencies: ["CairnCasync"]),
+        .testTarget(name: "CairnStoresTests", dependencies: ["CairnStores", "CairnCasync"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["CairnCasync"]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system && target.name != "CCairnLinux" {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,227 @@
+import CairnCasync
+import CairnIO
+import SystemPackage
+import CairnStores
+import Synchronization
+
+/// Settings for `make`, with casync's defaults.
+public struct MakeOptions: Sendable {
+    public var sizes: ChunkSizes = .default
+    public var digest: DigestAlgorithm = .sha512_256
+    public var compression: ChunkCompression = .zstd
+    /// How many batches of chunks are hashed, compressed and stored at once.
+    public var jobs: Int = defaultJobs
+
+    public init() {}
+}
+
+/// The default concurrency: one job per core, at least two.
+public let defaultJobs = Swift.max(2, System.coreCount)
+
+/// What `make` did.
+public struct MakeSummary: Sendable, Codable {
+    /// The digest of the whole input, which `casync make` prints.
+    public var blobDigest: String
+    public var blobSize: UInt64
+    public var chunks: Int
+    public var uniqueChunks: Int
+    /// Chunks written to the store by this run, their size before and after compression.
+    public var newChunks: Int
+    public var newChunkBytes: UInt64
+    public var storedBytes: UInt64
+}
+
+/// Chunks a file or block device into a store and writes its index (casync `make`).
+///
+/// The pipeline: this task reads the input in large blocks and cuts chunks (the chunker is
+/// serial by nature); batch tasks hash, compress and store the chunks of a block on every core;
+/// each batch also feeds its block into the blob digest, in order, through a turnstile. At most
+/// `jobs + 2` blocks are alive at once, so memory stays bounded whatever the input size.
+public struct MakeEngine: Sendable {
+    public let options: MakeOptions
+    public let store: (any WritableChunkStore)?
+    public let progress: ProgressCounter?
+
+    public init(options: MakeOptions, store: (any WritableChunkStore)?, progress: ProgressCounter? = nil) {
+        (self.options, self.store, self.progress) = (options, store, progress)
+    }
+
+    public func run(input: String, index indexPath: String) async throws -> MakeSummary {
+        let file = try File.open(input, .readOnly)
+        let status = try file.status()
+        guard status.isRegular || status.isBlockDevice else {
+            throw BlobError.invalidInput("\(input) is neither a regular file nor a block device")
+        }
+        progress?.setExpected(Int(try file.size()))
+        let indexFile = try AtomicFile(path: indexPath)
+        try indexFile.file.write(BlobIndex.header(flags: .blobDefault(digest: options.digest), sizes: options.sizes), at: 0)
+
+        let shared = SharedState(digest: options.digest)
+        let chunker = Chunker(sizes: options.sizes)
+        let readSize = Swift.max(8 << 20, options.sizes.max)
+        let carry = ByteBlock(capacity: options.sizes.max)
+        var carryCount = 0
+        var fileOffset: UInt64 = 0
+        var sequence = 0
+        var indexWriter = IndexItemWriter(file: indexFile.file)
+        var summary = MakeSummary(blobDigest: "", blobSize: 0, chunks: 0, uniqueChunks: 0, newChunks: 0, newChunkBytes: 0, storedBytes: 0)
+
+        try await withThrowingTaskGroup(of: BatchResult.self) { group in
+            var inFlight = 0
+            func collect() async throws {
+                guard let result = try await group.next() else { return }
+                inFlight -= 1
+                indexWriter.add(result)
+                try indexWriter.flushInOrder()
+                summary.merge(result)
+            }
+            var atEnd = false
+            while !atEnd {
+                // Block layout: the previous block's unfinished chunk, then newly read bytes.
+                let block = ByteBlock(capacity: options.sizes.max + readSize)
+                block.memory.copyMemory(from: carry.bytes(0..<carryCount))
+                let read = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: block.memory[carryCount..<(carryCount + readSize)]), at: fileOffset)
+                atEnd = read < readSize
+                let filled = carryCount + read
+                let blockStart = fileOffset - UInt64(carryCount)
+                fileOffset += UInt64(read)
+
+                var cuts = [Range<Int>]()
+                var position = 0
+                while position < filled,
+                    let length = chunker.boundary(in: block.bytes(position..<filled), atEnd: atEnd)
+                {
+                    cuts.append(position..<(position + length))
+                    position += length
+                }
+                carryCount = filled - position
+                carry.memory.copyMemory(from: block.bytes(position..<filled))
+
+                let batch = Batch(sequence: sequence, block: block, blockStart: blockStart, cuts: cuts, newBytes: (filled - read)..<filled)
+                sequence += 1
+                if inFlight >= options.jobs + 1 { try await collect() }
+                inFlight += 1
+                group.addTask { try await self.process(batch, shared) }
+            }
+            while inFlight > 0 { try await collect() }
+        }
+
+        try indexFile.file.write(BlobIndex.tail(count: indexWriter.count), at: indexWriter.nextOffset)
+        try indexFile.commit()
+        summary.blobDigest = shared.blobDigest().hex
+        summary.blobSize = fileOffset
+        summary.uniqueChunks = shared.uniqueCount
+        return summary
+    }
+
+    /// Hashes, compresses and stores one block's chunks, then adds the block to the blob digest.
+    private func process(_ batch: Batch, _ shared: SharedState) async throws -> BatchResult {
+        var result = BatchResult(sequence: batch.sequence)
+        result.items.reserveCapacity(batch.cuts.count)
+        var compressor: ChunkCompressor?
+        for cut in batch.cuts {
+            let bytes = batch.block.bytes(cut)
+            let id = ZeroChunks.isAllZero(bytes) ? shared.zeroChunks.id(length: cut.count) : options.digest.hash(bytes)
+            result.items.append((end: batch.blockStart + UInt64(cut.upperBound), id: id))
+            guard shared.claim(id), let store else { continue }
+            if try await store.markUsed(id) { continue }
+            let stored: [UInt8]
+            switch options.compression {
+            case .zstd:
+                if compressor == nil { compressor = ChunkCompressor() }
+                stored = compressor!.compress(bytes)
+            case .none:
+                stored = Array(bytes)
+            }
+            try await store.store(id, bytes: stored, isCompressed: options.compression != .none)
+            result.newChunks += 1
+            result.newChunkBytes += UInt64(cut.count)
+            result.storedBytes += UInt64(stored.count)
+        }
+        await shared.turnstile.wait(for: batch.sequence)
+        shared.hashBlob(batch.block.bytes(batch.newBytes))
+        await shared.turnstile.pass()
+        progress?.add(batch.newBytes.count)
+        return result
+    }
+}
+
+private struct Batch: Sendable {
+    let sequence: Int
+    let block: ByteBlock
+    /// Input offset of the block's first byte.
+    let blockStart: UInt64
+    let cuts: [Range<Int>]
+    /// The part of the block read from the input (not carried over), in input order.
+    let newBytes: Range<Int>
+}
+
+private struct BatchResult: Sendable {
+    let sequence: Int
+    var items: [(end: UInt64, id: ChunkID)] = []
+    var newChunks = 0
+    var newChunkBytes: UInt64 = 0
+    var storedBytes: UInt64 = 0
+}
+
+/// What the batches of one run share: the blob digest (fed in order), the IDs already claimed
+/// for storing, and known all-zero chunk IDs.
+private final class SharedState: Sendable {
+    let turnstile = Turnstile()
+    let zeroChunks: ZeroChunks
+    private let hasher: TurnOrdered<StreamingHasher>
+    private let claimed = Mutex<Set<ChunkID>>([])
+
+    init(digest: DigestAlgorithm) {
+        zeroChunks = ZeroChunks(digest: digest)
+        hasher = TurnOrdered(digest.makeHasher())
+    }
+
+    /// True for the first batch to see `id` in this run; that batch stores it.
+    func claim(_ id: ChunkID) -> Bool { claimed.withLock { $0.insert(id).inserted } }
+    var uniqueCount: Int { claimed.withLock { $0.count } }
+
+    /// Call only while holding the turnstile's turn, which serialises all calls.
+    func hashBlob(_ bytes: UnsafeRawBufferPointer) { hasher.value.update(bytes) }
+    func blobDigest() -> ChunkID { hasher.value.finalize() }
+}
+
+/// A value that only the holder of a turnstile's turn touches, so it needs no lock.
+private final class TurnOrdered<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Appends index items to the temporary index in input order as batches finish in any order.
+private struct IndexItemWriter {
+    let file: File
+    private var pending: [Int: [(end: UInt64, id: ChunkID)]] = [:]
+    private var nextSequence = 0
+    private(set) var count = 0
+    private(set) var nextOffset: UInt64 = 64
+
+    init(file: File) { self.file = file }
+
+    mutating func add(_ result: BatchResult) { pending[result.sequence] = result.items }
+
+    mutating func flushInOrder() throws {
+        while let items = pending.removeValue(forKey: nextSequence) {
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(items.count * 40)
+            for item in items { BlobIndex.appendItem(end: item.end, id: item.id, to: &bytes) }
+            try file.write(bytes, at: nextOffset)
+            nextOffset += UInt64(bytes.count)
+            count += items.count
+            nextSequence += 1
+        }
+    }
+}
+
+extension MakeSummary {
+    fileprivate mutating func merge(_ result: BatchResult) {
+        chunks += result.items.count
+        newChunks += result.newChunks
+        newChunkBytes += result.newChunkBytes
+        storedBytes += result.storedBytes
+    }
+}

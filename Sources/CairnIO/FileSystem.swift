@@ -1,0 +1,94 @@
+@preconcurrency import Glibc
+import SystemPackage
+
+/// Path operations that the stores and engines share.
+public enum FileSystem {
+    public struct Status: Sendable {
+        public let size: UInt64
+        public let modified: Double
+        public let isRegular: Bool
+        public let isDirectory: Bool
+        public let isBlockDevice: Bool
+
+        init(_ s: Glibc.stat) {
+            let kind = s.st_mode & S_IFMT
+            size = UInt64(s.st_size)
+            modified = Double(s.st_mtim.tv_sec) + Double(s.st_mtim.tv_nsec) / 1e9
+            (isRegular, isDirectory, isBlockDevice) = (kind == S_IFREG, kind == S_IFDIR, kind == S_IFBLK)
+        }
+    }
+
+    /// The status of `path` without following a final symlink, or nil if nothing is there.
+    public static func status(_ path: String) throws -> Status? {
+        var s = Glibc.stat()
+        guard lstat(path, &s) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SystemError("stat", path, Errno(rawValue: errno))
+        }
+        return Status(s)
+    }
+
+    /// Whether anything (even a dangling symlink) is at `path`.
+    public static func exists(_ path: String) -> Bool {
+        faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// Creates a directory and its missing parents; an existing directory is fine.
+    public static func makeDirectories(_ path: String, permissions: mode_t = 0o777) throws {
+        if mkdir(path, permissions) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw SystemError("create directory", path, Errno(rawValue: errno)) }
+        let parent = directory(of: path)
+        if parent != path { try makeDirectories(parent, permissions: permissions) }
+        guard mkdir(path, permissions) == 0 || errno == EEXIST else {
+            throw SystemError("create directory", path, Errno(rawValue: errno))
+        }
+    }
+
+    public static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw SystemError("rename \(from) to", to, Errno(rawValue: errno)) }
+    }
+
+    /// Removes a file; a file that is already gone is fine.
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw SystemError("remove", path, Errno(rawValue: errno)) }
+    }
+
+    /// Removes an empty directory, and says whether it did.
+    @discardableResult
+    public static func removeEmptyDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
+
+    /// The names in a directory, without "." and "..".
+    public static func contents(of path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError("list", path, Errno(rawValue: errno)) }
+        defer { closedir(dir) }
+        var names = [String]()
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    public static func lastComponent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// 16 random lowercase hex digits, for temporary file names.
+    public static func randomSuffix() -> String {
+        String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

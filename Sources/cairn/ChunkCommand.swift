@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct ChunkCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

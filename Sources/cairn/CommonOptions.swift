@@ -1,0 +1,48 @@
+import ArgumentParser
+import CairnBlob
+import CairnCasync
+import CairnStores
+
+extension DigestAlgorithm: ExpressibleByArgument {}
+extension ChunkCompression: ExpressibleByArgument {}
+
+extension ChunkSizes: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+/// How progress is shown on stderr.
+enum ProgressMode: String, ExpressibleByArgument {
+    /// A redrawn line when stderr is a terminal, nothing otherwise.
+    case auto
+    /// One parsable line per second, for CI logs.
+    case plain
+    case none
+}
+
+struct ProgressOption: ParsableArguments {
+    @Option(help: "Progress on stderr: auto (a live line on a terminal), plain (a line per second) or none.")
+    var progress: ProgressMode = .auto
+}
+
+struct JobsOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Chunks processed concurrently (default: one per core, at least 2).")
+    var jobs: Int = defaultJobs
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+}
+
+/// The store casync would use for an index: `--store`, else `$CASYNC_STORE`, else
+/// `default.castr` next to the index.
+func storeLocation(_ given: String?, index: String) -> String {
+    given ?? ProcessEnvironment.value("CASYNC_STORE") ?? IndexFile.defaultStore(for: index)
+}
+
+/// Opens a store by location. Only local directories exist so far; URLs come with remote stores.
+func openStore(_ location: String) throws -> LocalChunkStore {
+    if location.contains("://") {
+        throw ValidationError("store \(location): only local directory stores are supported in this version")
+    }
+    return LocalChunkStore(root: location)
+}

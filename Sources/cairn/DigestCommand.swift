@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct DigestCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

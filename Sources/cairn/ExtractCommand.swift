@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct ExtractCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct GCCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct InfoCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct ListChunksCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

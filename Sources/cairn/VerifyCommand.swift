@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct VerifyCommand: AsyncParsableCommand {
+    func run() async throws {}
+}
