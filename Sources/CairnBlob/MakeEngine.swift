@@ -2,7 +2,6 @@ import CairnCasync
 import CairnIO
 import SystemPackage
 import CairnStores
-import Synchronization
 
 /// Settings for `make`, with casync's defaults.
 public struct MakeOptions: Sendable {
@@ -47,14 +46,29 @@ public struct MakeEngine: Sendable {
     }
 
     public func run(input: String, index indexPath: String) async throws -> MakeSummary {
+        let indexFile = try AtomicFile(path: indexPath)
+        try indexFile.file.write(BlobIndex.header(flags: .blobDefault(digest: options.digest), sizes: options.sizes), at: 0)
+        var writer = IndexItemWriter(file: indexFile.file)
+        let summary = try await run(input: input, writer: &writer)
+        try indexFile.file.write(BlobIndex.tail(count: writer.count), at: writer.nextOffset)
+        try indexFile.commit()
+        return summary
+    }
+
+    /// The index of `input` without writing it anywhere (`chunk`).
+    public func chunks(of input: String) async throws -> BlobIndex {
+        var writer = IndexItemWriter(file: nil)
+        _ = try await run(input: input, writer: &writer)
+        return BlobIndex(flags: .blobDefault(digest: options.digest), sizes: options.sizes, chunks: writer.collected)
+    }
+
+    private func run(input: String, writer indexWriter: inout IndexItemWriter) async throws -> MakeSummary {
         let file = try File.open(input, .readOnly)
         let status = try file.status()
         guard status.isRegular || status.isBlockDevice else {
             throw BlobError.invalidInput("\(input) is neither a regular file nor a block device")
         }
         progress?.setExpected(Int(try file.size()))
-        let indexFile = try AtomicFile(path: indexPath)
-        try indexFile.file.write(BlobIndex.header(flags: .blobDefault(digest: options.digest), sizes: options.sizes), at: 0)
 
         let shared = SharedState(digest: options.digest)
         let chunker = Chunker(sizes: options.sizes)
@@ -63,7 +77,6 @@ public struct MakeEngine: Sendable {
         var carryCount = 0
         var fileOffset: UInt64 = 0
         var sequence = 0
-        var indexWriter = IndexItemWriter(file: indexFile.file)
         var summary = MakeSummary(blobDigest: "", blobSize: 0, chunks: 0, uniqueChunks: 0, newChunks: 0, newChunkBytes: 0, storedBytes: 0)
 
         try await withThrowingTaskGroup(of: BatchResult.self) { group in
@@ -106,8 +119,6 @@ public struct MakeEngine: Sendable {
             while inFlight > 0 { try await collect() }
         }
 
-        try indexFile.file.write(BlobIndex.tail(count: indexWriter.count), at: indexWriter.nextOffset)
-        try indexFile.commit()
         summary.blobDigest = shared.blobDigest().hex
         summary.blobSize = fileOffset
         summary.uniqueChunks = shared.uniqueCount
@@ -170,7 +181,7 @@ private final class SharedState: Sendable {
     let turnstile = Turnstile()
     let zeroChunks: ZeroChunks
     private let hasher: TurnOrdered<StreamingHasher>
-    private let claimed = Mutex<Set<ChunkID>>([])
+    private let claimed = Locked<Set<ChunkID>>([])
 
     init(digest: DigestAlgorithm) {
         zeroChunks = ZeroChunks(digest: digest)
@@ -192,27 +203,33 @@ private final class TurnOrdered<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// Appends index items to the temporary index in input order as batches finish in any order.
+/// Appends index items to the temporary index (or to `collected`, without a file) in input
+/// order as batches finish in any order.
 private struct IndexItemWriter {
-    let file: File
+    let file: File?
+    private(set) var collected: [BlobIndex.Chunk] = []
     private var pending: [Int: [(end: UInt64, id: ChunkID)]] = [:]
     private var nextSequence = 0
     private(set) var count = 0
     private(set) var nextOffset: UInt64 = 64
 
-    init(file: File) { self.file = file }
+    init(file: File?) { self.file = file }
 
     mutating func add(_ result: BatchResult) { pending[result.sequence] = result.items }
 
     mutating func flushInOrder() throws {
         while let items = pending.removeValue(forKey: nextSequence) {
+            nextSequence += 1
+            count += items.count
+            guard let file else {
+                for item in items { collected.append(.init(id: item.id, start: collected.last?.end ?? 0, end: item.end)) }
+                continue
+            }
             var bytes = [UInt8]()
             bytes.reserveCapacity(items.count * 40)
             for item in items { BlobIndex.appendItem(end: item.end, id: item.id, to: &bytes) }
             try file.write(bytes, at: nextOffset)
             nextOffset += UInt64(bytes.count)
-            count += items.count
-            nextSequence += 1
         }
     }
 }

@@ -18,10 +18,10 @@ public enum FileSystem {
         }
     }
 
-    /// The status of `path` without following a final symlink, or nil if nothing is there.
-    public static func status(_ path: String) throws -> Status? {
+    /// The status of `path`, or nil if nothing is there. A final symlink is not followed unless asked.
+    public static func status(_ path: String, followingLinks: Bool = false) throws -> Status? {
         var s = Glibc.stat()
-        guard lstat(path, &s) == 0 else {
+        guard (followingLinks ? stat(path, &s) : lstat(path, &s)) == 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             throw SystemError("stat", path, Errno(rawValue: errno))
         }

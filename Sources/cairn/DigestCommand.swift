@@ -1,5 +1,42 @@
 import ArgumentParser
+import CairnBlob
+import CairnCasync
+import CairnStores
 
 struct DigestCommand: AsyncParsableCommand {
-    func run() async throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "digest",
+        abstract: "Print the digest of a file, or of the blob an index describes.",
+        discussion: """
+            As casync: for a file, the digest chosen with --digest; for a .caibx index, the \
+            SHA-512/256 of the blob rebuilt from the store (every chunk verified).
+            """
+    )
+
+    @Option(help: "The chunk store for an index (default: $CASYNC_STORE, else default.castr beside the index).")
+    var store: String?
+
+    @Option(help: "Digest of a file: sha512-256 or sha256.")
+    var digest: DigestAlgorithm = .sha512_256
+
+    @OptionGroup var jobs: JobsOption
+    @OptionGroup var progress: ProgressOption
+
+    @Argument(help: "A file, block device or .caibx index.")
+    var input: String
+
+    func run() async throws {
+        let counter = ProgressCounter()
+        let display = ProgressDisplay(counter, mode: progress.progress, label: "digest")
+        let result: ChunkID
+        if input.hasSuffix(".caibx") {
+            let index = try IndexFile.read(input)
+            let fetcher = ChunkFetcher(stores: [try openStore(storeLocation(store, index: input))], digest: index.digest)
+            result = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs.jobs, progress: counter)
+        } else {
+            result = try BlobDigest.ofFile(input, digest: digest, progress: counter)
+        }
+        display.finish()
+        print(result.hex)
+    }
 }

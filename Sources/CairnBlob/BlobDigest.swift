@@ -1,0 +1,78 @@
+import CairnCasync
+import CairnIO
+import SystemPackage
+
+/// `casync digest`: the digest of a file's bytes, or of the blob an index describes (casync.md §4).
+public enum BlobDigest {
+    /// The digest of a file or block device's bytes, read in large blocks.
+    public static func ofFile(_ path: String, digest: DigestAlgorithm, progress: ProgressCounter? = nil) throws -> ChunkID {
+        let file = try File.open(path, .readOnly)
+        progress?.setExpected(Int(try file.size()))
+        var hasher = digest.makeHasher()
+        let buffer = ByteBlock(capacity: 4 << 20)
+        var offset: UInt64 = 0
+        while true {
+            let count = try file.read(into: buffer.memory, at: offset)
+            if count == 0 { break }
+            hasher.update(buffer.bytes(0..<count))
+            offset += UInt64(count)
+            progress?.add(count)
+        }
+        return hasher.finalize()
+    }
+
+    /// SHA-512/256 of the blob rebuilt from the index's chunks, whatever the index's own digest,
+    /// as casync prints it. Chunks are fetched and verified concurrently, hashed in order.
+    public static func ofIndex(_ index: BlobIndex, fetcher: ChunkFetcher, jobs: Int, progress: ProgressCounter? = nil) async throws -> ChunkID {
+        progress?.setExpected(Int(index.blobSize))
+        var hasher = DigestAlgorithm.sha512_256.makeHasher()
+        try await ChunkSequence(index: index, fetcher: fetcher, jobs: jobs).forEach { bytes in
+            bytes.withUnsafeBytes { hasher.update($0) }
+            progress?.add(bytes.count)
+        }
+        return hasher.finalize()
+    }
+}
+
+/// The chunks of an index in order, fetched `jobs` at a time ahead of the consumer.
+public struct ChunkSequence: Sendable {
+    let index: BlobIndex
+    let fetcher: ChunkFetcher
+    let jobs: Int
+
+    public init(index: BlobIndex, fetcher: ChunkFetcher, jobs: Int) {
+        (self.index, self.fetcher, self.jobs) = (index, fetcher, jobs)
+    }
+
+    /// Calls `body` with each chunk's bytes in index order; fails on the first missing or corrupt chunk.
+    public func forEach(_ body: ([UInt8]) throws -> Void) async throws {
+        let chunks = index.chunks
+        let window = Swift.max(jobs * 4, 8)
+        try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            var ready = [Int: [UInt8]]()
+            var next = 0, submitted = 0
+            func submit() {
+                let number = submitted
+                let chunk = chunks[number]
+                group.addTask {
+                    let decompressor = ChunkDecompressor()
+                    guard let bytes = try await fetcher.fetch(chunk.id, size: chunk.size, decompressor: decompressor) else {
+                        throw BlobError.missingChunks(ids: [chunk.id], stores: fetcher.stores.map(\.description))
+                    }
+                    return (number, bytes)
+                }
+                submitted += 1
+            }
+            while submitted < chunks.count && submitted < window { submit() }
+            while next < chunks.count {
+                while ready[next] == nil {
+                    guard let (number, bytes) = try await group.next() else { return }
+                    ready[number] = bytes
+                    if submitted < chunks.count { submit() }
+                }
+                try body(ready.removeValue(forKey: next)!)
+                next += 1
+            }
+        }
+    }
+}
