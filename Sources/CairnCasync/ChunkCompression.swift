@@ -129,8 +129,9 @@ public final class ChunkDecompressor {
         return output
     }
 
-    /// Runs `step` with ever larger output space until it reports the end of the stream.
-    /// One spare byte beyond the expected size lets a chunk that is too long show itself.
+    /// Runs `step` with ever larger output space until it reports the end of the stream. With an
+    /// expected size the space is fixed: one spare byte lets a chunk that is too long show itself
+    /// before it costs more memory.
     private static func grow(
         expectedSize: Int?,
         _ step: (UnsafeMutableRawBufferPointer, inout Int) throws(ChunkDecodingError) -> Bool
@@ -141,6 +142,7 @@ public final class ChunkDecompressor {
         var produced = 0
         while try !step(buffer, &produced) {
             guard produced == capacity else { continue }
+            if let expectedSize { throw ChunkDecodingError("decompresses to more than the expected \(expectedSize) bytes") }
             guard capacity < maximumSize else { throw ChunkDecodingError("decompresses to more than \(maximumSize) bytes") }
             capacity = Swift.min(capacity * 2, maximumSize)
             let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# cairn's main job on a sample image: chunk an EROFS image into a local store, extract it back,
+# verify it, then chunk a second version and show what it shares with the first.
+set -euo pipefail
+cairn=${CAIRN:-.build/release/cairn}
+work=${DEMO_DIR:-demo}
+rm -rf "$work"
+mkdir -p "$work/tree"
+
+echo "== making a sample EROFS image of /usr/share/doc and some libraries"
+cp -r /usr/share/doc "$work/tree/doc"
+cp -r /usr/lib/x86_64-linux-gnu/perl-base "$work/tree/perl" 2>/dev/null || true
+mkfs.erofs -T0 --all-root "$work/v1.ero" "$work/tree" >/dev/null
+ls -l "$work/v1.ero"
+
+echo "== cairn make (into $work/store)"
+"$cairn" make --store "$work/store" "$work/v1.caibx" "$work/v1.ero"
+
+echo "== cairn extract and compare"
+"$cairn" extract --store "$work/store" "$work/v1.caibx" "$work/v1.out"
+cmp "$work/v1.ero" "$work/v1.out" && echo "extracted image is identical"
+
+echo "== cairn verify"
+"$cairn" verify --store "$work/store" "$work/v1.caibx"
+
+echo "== a second version: some files changed"
+find "$work/tree/doc" -name 'copyright' | head -200 | while read -r f; do echo "changed" >> "$f"; done
+mkfs.erofs -T0 --all-root "$work/v2.ero" "$work/tree" >/dev/null
+"$cairn" make --store "$work/store" "$work/v2.caibx" "$work/v2.ero"
+"$cairn" extract --store "$work/store" --seed "$work/v1.caibx:$work/v1.ero" "$work/v2.caibx" "$work/v2.out"
+cmp "$work/v2.ero" "$work/v2.out" && echo "extracted second version (seeded from the first) is identical"
+
+echo "== dedupe figures"
+"$cairn" info --store "$work/store" --against "$work/v1.caibx" "$work/v2.caibx"
+echo "store on disk: $(du -sh "$work/store" | cut -f1) for two images of $(du -sh --apparent-size "$work/v1.ero" | cut -f1) each"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cairn builds and tests with, if any is missing.
+# Build: libzstd-dev, liblzma-dev, zlib1g-dev. Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time.
+set -euo pipefail
+packages=(libzstd-dev liblzma-dev zlib1g-dev casync erofs-utils xz-utils gzip zstd time)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
