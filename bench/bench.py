@@ -64,7 +64,7 @@ def change_tree(tree):
 def make_inputs():
     WORK.mkdir(parents=True, exist_ok=True)
     if not (WORK / "v2.ero").exists():
-        print(f"making v1.ero and v2.ero from /{{{TREE_SOURCES.replace(' ', ',/')}}}")
+        print(f"making v1.ero and v2.ero from {TREE_SOURCES} (under /, without libLLVM)")
         tree = WORK / "tree"
         shutil.rmtree(tree, ignore_errors=True)
         tree.mkdir()
