@@ -45,19 +45,11 @@ public final class File: @unchecked Sendable {
         return bytes
     }
 
-    /// The whole file.
+    /// The whole file, as large as `fstat` says it is (for files nobody is still writing).
     public func readAll() throws -> [UInt8] {
-        let size = try self.size()
-        var bytes = [UInt8](repeating: 0, count: Int(size))
-        let got = try bytes.withUnsafeMutableBytes { (raw) in try read(into: raw, at: 0) }
+        var bytes = [UInt8](repeating: 0, count: Int(try size()))
+        let got = try bytes.withUnsafeMutableBytes { raw in try read(into: raw, at: 0) }
         bytes.removeLast(bytes.count - got)
-        // A file that grew while we read it: take the rest as well.
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { (raw) in try read(into: raw, at: UInt64(bytes.count)) }
-            if n == 0 { break }
-            bytes += chunk[..<n]
-        }
         return bytes
     }
 
