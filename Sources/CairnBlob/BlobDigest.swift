@@ -8,7 +8,7 @@ public enum BlobDigest {
     public static func ofFile(_ path: String, digest: DigestAlgorithm, progress: ProgressCounter? = nil) throws -> ChunkID {
         let file = try File.open(path, .readOnly)
         progress?.setExpected(Int(try file.size()))
-        var hasher = digest.makeHasher()
+        let hasher = digest.makeHasher()
         let buffer = ByteBlock(capacity: 4 << 20)
         var offset: UInt64 = 0
         while true {
@@ -25,7 +25,7 @@ public enum BlobDigest {
     /// as casync prints it. Chunks are fetched and verified concurrently, hashed in order.
     public static func ofIndex(_ index: BlobIndex, fetcher: ChunkFetcher, jobs: Int, progress: ProgressCounter? = nil) async throws -> ChunkID {
         progress?.setExpected(Int(index.blobSize))
-        var hasher = DigestAlgorithm.sha512_256.makeHasher()
+        let hasher = DigestAlgorithm.sha512_256.makeHasher()
         try await ChunkSequence(index: index, fetcher: fetcher, jobs: jobs).forEach { bytes in
             bytes.withUnsafeBytes { hasher.update($0) }
             progress?.add(bytes.count)

@@ -59,7 +59,7 @@ public struct ExtractEngine: Sendable {
         let plan = Plan(index: index, seeds: options.seeds)
         let seedFiles = try options.seeds.map { try File.open($0.blobPath, .readOnly) }
         let shared = Shared(
-            plan: plan, target: target, seedFiles: seedFiles, zeroChunks: ZeroChunks(digest: index.digest),
+            plan: plan, target: target, seedFiles: seedFiles, maxChunkSize: index.sizes.max,
             fetcher: ChunkFetcher(stores: options.stores, digest: index.digest), progress: progress)
 
         let summaries = try await withThrowingTaskGroup(of: ExtractSummary.self) { group in
@@ -151,14 +151,16 @@ private final class Shared: Sendable {
     let target: Target
     let seedFiles: [File]
     let zeroChunks: ZeroChunks
+    let maxChunkSize: Int
     let fetcher: ChunkFetcher
     let progress: ProgressCounter?
     let next: WorkCounter
     let missing = Locked<[ChunkID]>([])
 
-    init(plan: Plan, target: Target, seedFiles: [File], zeroChunks: ZeroChunks, fetcher: ChunkFetcher, progress: ProgressCounter?) {
-        (self.plan, self.target, self.seedFiles, self.zeroChunks, self.fetcher, self.progress) =
-            (plan, target, seedFiles, zeroChunks, fetcher, progress)
+    init(plan: Plan, target: Target, seedFiles: [File], maxChunkSize: Int, fetcher: ChunkFetcher, progress: ProgressCounter?) {
+        (self.plan, self.target, self.seedFiles, self.maxChunkSize, self.fetcher, self.progress) =
+            (plan, target, seedFiles, maxChunkSize, fetcher, progress)
+        zeroChunks = ZeroChunks(digest: fetcher.digest)
         next = WorkCounter(count: plan.jobs.count)
     }
 
@@ -176,7 +178,8 @@ private final class Shared: Sendable {
 
     private func produce(_ job: Plan.Job, into summary: inout ExtractSummary, decompressor: ChunkDecompressor) async throws {
         let digest = fetcher.digest
-        if zeroChunks.isZero(job.id, length: job.size) {
+        // Zero runs are cut into max-size chunks: known by ID, they are never fetched.
+        if job.size == maxChunkSize, job.id == zeroChunks.id(length: job.size) {
             summary.zeroChunks += job.offsets.count
             if !target.isBlank { try zeroFill(job) }
             return
@@ -210,6 +213,10 @@ private final class Shared: Sendable {
                 return
             }
             summary.fromStore += 1
+        }
+        if target.isBlank, bytes!.withUnsafeBytes(ZeroChunks.isAllZero) {
+            summary.zeroChunks += pending.count
+            return
         }
         for offset in pending {
             try target.file.write(bytes!, at: offset)

@@ -79,11 +79,17 @@ public struct MakeEngine: Sendable {
         var sequence = 0
         var summary = MakeSummary(blobDigest: "", blobSize: 0, chunks: 0, uniqueChunks: 0, newChunks: 0, newChunkBytes: 0, storedBytes: 0)
 
+        // Blocks and compressors are recycled: freed 8 MiB blocks would otherwise pile up in
+        // malloc's per-thread arenas and inflate the peak memory far beyond what is live.
+        var freeBlocks = [ByteBlock]()
+        var freeCompressors = [ChunkCompressor]()
         try await withThrowingTaskGroup(of: BatchResult.self) { group in
             var inFlight = 0
             func collect() async throws {
                 guard let result = try await group.next() else { return }
                 inFlight -= 1
+                freeBlocks.append(result.block)
+                freeCompressors.append(result.compressor)
                 indexWriter.add(result)
                 try indexWriter.flushInOrder()
                 summary.merge(result)
@@ -91,7 +97,7 @@ public struct MakeEngine: Sendable {
             var atEnd = false
             while !atEnd {
                 // Block layout: the previous block's unfinished chunk, then newly read bytes.
-                let block = ByteBlock(capacity: options.sizes.max + readSize)
+                let block = freeBlocks.popLast() ?? ByteBlock(capacity: options.sizes.max + readSize)
                 block.memory.copyMemory(from: carry.bytes(0..<carryCount))
                 let read = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: block.memory[carryCount..<(carryCount + readSize)]), at: fileOffset)
                 atEnd = read < readSize
@@ -110,7 +116,9 @@ public struct MakeEngine: Sendable {
                 carryCount = filled - position
                 carry.memory.copyMemory(from: block.bytes(position..<filled))
 
-                let batch = Batch(sequence: sequence, block: block, blockStart: blockStart, cuts: cuts, newBytes: (filled - read)..<filled)
+                let batch = Batch(
+                    sequence: sequence, block: block, blockStart: blockStart, cuts: cuts, newBytes: (filled - read)..<filled,
+                    compressor: freeCompressors.popLast() ?? ChunkCompressor())
                 sequence += 1
                 if inFlight >= options.jobs + 1 { try await collect() }
                 inFlight += 1
@@ -127,9 +135,8 @@ public struct MakeEngine: Sendable {
 
     /// Hashes, compresses and stores one block's chunks, then adds the block to the blob digest.
     private func process(_ batch: Batch, _ shared: SharedState) async throws -> BatchResult {
-        var result = BatchResult(sequence: batch.sequence)
+        var result = BatchResult(sequence: batch.sequence, block: batch.block, compressor: batch.compressor)
         result.items.reserveCapacity(batch.cuts.count)
-        var compressor: ChunkCompressor?
         for cut in batch.cuts {
             let bytes = batch.block.bytes(cut)
             let id = ZeroChunks.isAllZero(bytes) ? shared.zeroChunks.id(length: cut.count) : options.digest.hash(bytes)
@@ -139,8 +146,7 @@ public struct MakeEngine: Sendable {
             let stored: [UInt8]
             switch options.compression {
             case .zstd:
-                if compressor == nil { compressor = ChunkCompressor() }
-                stored = compressor!.compress(bytes)
+                stored = batch.compressor.compress(bytes)
             case .none:
                 stored = Array(bytes)
             }
@@ -165,10 +171,14 @@ private struct Batch: Sendable {
     let cuts: [Range<Int>]
     /// The part of the block read from the input (not carried over), in input order.
     let newBytes: Range<Int>
+    let compressor: ChunkCompressor
 }
 
 private struct BatchResult: Sendable {
     let sequence: Int
+    /// Handed back for reuse.
+    let block: ByteBlock
+    let compressor: ChunkCompressor
     var items: [(end: UInt64, id: ChunkID)] = []
     var newChunks = 0
     var newChunkBytes: UInt64 = 0

@@ -9,6 +9,8 @@ final class ZeroChunks: Sendable {
 
     init(digest: DigestAlgorithm) { self.digest = digest }
 
+    /// The ID of `length` zero bytes, hashed once per length. Call it for chunks known to be zero
+    /// (any length) or for the few lengths zero runs are cut into (the maximum chunk size).
     func id(length: Int) -> ChunkID {
         if let id = known.withLock({ $0[length] }) { return id }
         let id = digest.hash([UInt8](repeating: 0, count: length))
@@ -16,16 +18,11 @@ final class ZeroChunks: Sendable {
         return id
     }
 
-    /// Whether `id` names the all-zero chunk of `length` bytes.
-    func isZero(_ id: ChunkID, length: Int) -> Bool { id == self.id(length: length) }
-
     static func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var words = bytes.count / 8
         var p = bytes.baseAddress!
-        var accumulated: UInt64 = 0
         while words > 0 {
-            accumulated |= p.loadUnaligned(as: UInt64.self)
-            if accumulated != 0 { return false }
+            if p.loadUnaligned(as: UInt64.self) != 0 { return false }
             p += 8
             words -= 1
         }

@@ -15,8 +15,9 @@ public struct ChunkDecodingError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Compresses chunks into zstd frames that casync reads. Holds a reusable context: one per worker.
-public final class ChunkCompressor {
+/// Compresses chunks into zstd frames that casync reads. Holds a reusable context, so it may move
+/// between tasks but must be used by one at a time.
+public final class ChunkCompressor: @unchecked Sendable {
     public static let level: Int32 = 3
     private let context: OpaquePointer
 
@@ -49,7 +50,8 @@ public final class ChunkDecompressor {
     deinit { ZSTD_freeDCtx(zstdContext) }
 
     /// - Parameter expectedSize: the chunk's size from the index, used to size the output exactly.
-    public func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int? = nil) throws(ChunkDecodingError) -> [UInt8] {
+    /// - Throws: `ChunkDecodingError` when the bytes are not a valid stream of the expected size.
+    public func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int? = nil) throws -> [UInt8] {
         let magic = Array(input.prefix(6))
         let output: [UInt8]
         if magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) {
@@ -65,11 +67,11 @@ public final class ChunkDecompressor {
         return output
     }
 
-    private func decompressZstd(_ input: UnsafeRawBufferPointer, expectedSize: Int?) throws(ChunkDecodingError) -> [UInt8] {
+    private func decompressZstd(_ input: UnsafeRawBufferPointer, expectedSize: Int?) throws -> [UInt8] {
         ZSTD_DCtx_reset(zstdContext, ZSTD_reset_session_only)
         var inBuffer = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         var frameDone = false
-        let output = try Self.grow(expectedSize: expectedSize) { (out: UnsafeMutableRawBufferPointer, produced: inout Int) throws(ChunkDecodingError) -> Bool in
+        let output = try Self.grow(expectedSize: expectedSize) { (out: UnsafeMutableRawBufferPointer, produced: inout Int) throws -> Bool in
             var outBuffer = ZSTD_outBuffer(dst: out.baseAddress! + produced, size: out.count - produced, pos: 0)
             let result = ZSTD_decompressStream(zstdContext, &outBuffer, &inBuffer)
             produced += outBuffer.pos
@@ -82,13 +84,13 @@ public final class ChunkDecompressor {
         return output
     }
 
-    private func decompressXz(_ input: UnsafeRawBufferPointer, expectedSize: Int?) throws(ChunkDecodingError) -> [UInt8] {
+    private func decompressXz(_ input: UnsafeRawBufferPointer, expectedSize: Int?) throws -> [UInt8] {
         var stream = lzma_stream()
         guard lzma_stream_decoder(&stream, UInt64.max, 0) == LZMA_OK else { throw ChunkDecodingError("xz: cannot start the decoder") }
         defer { lzma_end(&stream) }
         stream.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
         stream.avail_in = input.count
-        let output = try Self.grow(expectedSize: expectedSize) { (out: UnsafeMutableRawBufferPointer, produced: inout Int) throws(ChunkDecodingError) -> Bool in
+        let output = try Self.grow(expectedSize: expectedSize) { (out: UnsafeMutableRawBufferPointer, produced: inout Int) throws -> Bool in
             stream.next_out = (out.baseAddress! + produced).assumingMemoryBound(to: UInt8.self)
             stream.avail_out = out.count - produced
             let result = lzma_code(&stream, LZMA_FINISH)
@@ -104,7 +106,7 @@ public final class ChunkDecompressor {
         return output
     }
 
-    private func decompressGzip(_ input: UnsafeRawBufferPointer, expectedSize: Int?) throws(ChunkDecodingError) -> [UInt8] {
+    private func decompressGzip(_ input: UnsafeRawBufferPointer, expectedSize: Int?) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw ChunkDecodingError("gzip: cannot start the decoder")
@@ -112,7 +114,7 @@ public final class ChunkDecompressor {
         defer { inflateEnd(&stream) }
         stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
         stream.avail_in = UInt32(input.count)
-        let output = try Self.grow(expectedSize: expectedSize) { (out: UnsafeMutableRawBufferPointer, produced: inout Int) throws(ChunkDecodingError) -> Bool in
+        let output = try Self.grow(expectedSize: expectedSize) { (out: UnsafeMutableRawBufferPointer, produced: inout Int) throws -> Bool in
             stream.next_out = (out.baseAddress! + produced).assumingMemoryBound(to: UInt8.self)
             stream.avail_out = UInt32(out.count - produced)
             let result = inflate(&stream, Z_FINISH)
@@ -134,22 +136,19 @@ public final class ChunkDecompressor {
     /// before it costs more memory.
     private static func grow(
         expectedSize: Int?,
-        _ step: (UnsafeMutableRawBufferPointer, inout Int) throws(ChunkDecodingError) -> Bool
-    ) throws(ChunkDecodingError) -> [UInt8] {
+        _ step: (UnsafeMutableRawBufferPointer, inout Int) throws -> Bool
+    ) throws -> [UInt8] {
         var capacity = (expectedSize ?? 256 << 10) + 1
-        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-        defer { buffer.deallocate() }
+        var output = [UInt8](repeating: 0, count: capacity)
         var produced = 0
-        while try !step(buffer, &produced) {
+        while try output.withUnsafeMutableBytes({ try step($0, &produced) }) == false {
             guard produced == capacity else { continue }
             if let expectedSize { throw ChunkDecodingError("decompresses to more than the expected \(expectedSize) bytes") }
             guard capacity < maximumSize else { throw ChunkDecodingError("decompresses to more than \(maximumSize) bytes") }
             capacity = Swift.min(capacity * 2, maximumSize)
-            let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-            larger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<produced]))
-            buffer.deallocate()
-            buffer = larger
+            output += [UInt8](repeating: 0, count: capacity - output.count)
         }
-        return Array(buffer[..<produced])
+        output.removeLast(output.count - produced)
+        return output
     }
 }

@@ -1,11 +1,10 @@
 import CairnCasync
-import Crypto
 import Testing
 
 @Suite struct ChunkerTests {
     @Test func tableMatchesCasync() {
         let bytes = BuzhashTableProbe.littleEndianBytes
-        let digest = SHA256.hash(data: bytes).map { String(format: $0) }.joined()
+        let digest = DigestAlgorithm.sha256.hash(bytes).hex
         #expect(digest == "5b52080d38287da9d2e278466e3e0db7ec98e5e8b226f50612a56fa012b1f660")
     }
 
@@ -98,11 +97,5 @@ enum BuzhashTableProbe {
             withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
         }
         return bytes
-    }
-}
-
-extension String {
-    init(format byte: UInt8) {
-        self = (byte < 16 ? "0" : "") + String(byte, radix: 16)
     }
 }
