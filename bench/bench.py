@@ -107,15 +107,15 @@ def extract_command(tool, name, seed=None):
 
 
 def timed(command):
-    """Runs command; returns its wall-clock seconds and peak RSS in MiB."""
+    """Runs command; returns its wall-clock seconds, peak RSS in MiB and CPU (user + system) seconds."""
     command = [str(part) for part in command]
     report = WORK / "time.txt"
     result = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", report, *command],
                             capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"FAILED (exit {result.returncode}): {' '.join(command)}\n{result.stdout}{result.stderr}")
-    elapsed, _user, _system, max_rss_kib = report.read_text().split()[-4:]
-    return float(elapsed), int(max_rss_kib) / 1024
+    elapsed, user, system, max_rss_kib = report.read_text().split()[-4:]
+    return float(elapsed), int(max_rss_kib) / 1024, float(user) + float(system)
 
 
 def remove(path):
@@ -140,7 +140,8 @@ def bench(results, operation, name, command, prepare=None, check=None):
             runs[tool].append(timed(command(tool)))
             if check:
                 check(tool)
-            print(f"  {operation} {name} {tool} #{round_ + 1}: {runs[tool][-1][0]:.2f} s, {runs[tool][-1][1]:.0f} MiB",
+            print(f"  {operation} {name} {tool} #{round_ + 1}: {runs[tool][-1][0]:.2f} s, {runs[tool][-1][1]:.0f} MiB, "
+                  f"{runs[tool][-1][2]:.2f} s cpu",
                   flush=True)
     results.append((operation, name, runs))
 
@@ -154,16 +155,20 @@ def indexes_identical(name):
 def print_table(results):
     print(f"\nmedian seconds of {ROUNDS} rounds; peak RSS is the largest of the rounds; MISS marks a missed target")
     print(f"{'operation':<17} {'input':<9} {'casync s':>8} {'cairn s':>8} {'speedup':>8} {'target':>6}      "
-          f"{'cairn MiB':>9}      {'casync MiB':>10}")
+          f"{'cairn MiB':>9}      {'casync MiB':>10} {'casync cpu':>10} {'cairn cpu':>9}")
     for operation, name, runs in results:
-        seconds = {tool: statistics.median(s for s, _ in runs[tool]) for tool in TOOLS}
-        rss = {tool: max(m for _, m in runs[tool]) for tool in TOOLS}
+        seconds = {tool: statistics.median(s for s, _, _ in runs[tool]) for tool in TOOLS}
+        rss = {tool: max(m for _, m, _ in runs[tool]) for tool in TOOLS}
+        cpu = {tool: statistics.median(c for _, _, c in runs[tool]) for tool in TOOLS}
         speedup, target = seconds["casync"] / seconds["cairn"], SPEEDUP_TARGETS[operation]
         speed_mark = "" if speedup >= target else "MISS"
         memory_mark = "" if rss["cairn"] <= MEMORY_TARGET_MIB else "MISS"
         print(f"{operation:<17} {name:<9} {seconds['casync']:>8.2f} {seconds['cairn']:>8.2f} {speedup:>8.2f} "
-              f"{'≥' + format(target, '.1f'):>6} {speed_mark:<4} {rss['cairn']:>9.0f} {memory_mark:<4} {rss['casync']:>10.0f}")
+              f"{'≥' + format(target, '.1f'):>6} {speed_mark:<4} {rss['cairn']:>9.0f} {memory_mark:<4} {rss['casync']:>10.0f}"
+              f" {cpu['casync']:>10.2f} {cpu['cairn']:>9.2f}")
     print(f"targets: speedup (casync s / cairn s) as shown; cairn peak RSS ≤{MEMORY_TARGET_MIB} MiB")
+    print("cpu: median user + system seconds. Creating thousands of chunk files costs ext4 system time that")
+    print("varies from run to run (more after recent deletes), for both tools alike.")
 
 
 def main():

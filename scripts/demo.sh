@@ -24,7 +24,8 @@ echo "== cairn verify"
 "$cairn" verify --store "$work/store" "$work/v1.caibx"
 
 echo "== a second version: some files changed"
-find "$work/tree/doc" -name 'copyright' | head -200 | while read -r f; do echo "changed" >> "$f"; done
+mapfile -t copyrights < <(find "$work/tree/doc" -type f -name copyright | sort)
+for f in "${copyrights[@]:0:200}"; do echo "changed" >> "$f"; done
 mkfs.erofs -T0 --all-root "$work/v2.ero" "$work/tree" >/dev/null
 "$cairn" make --store "$work/store" "$work/v2.caibx" "$work/v2.ero"
 "$cairn" extract --store "$work/store" --seed "$work/v1.caibx:$work/v1.ero" "$work/v2.caibx" "$work/v2.out"
