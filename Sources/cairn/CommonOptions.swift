@@ -6,9 +6,6 @@ import CairnStores
 extension DigestAlgorithm: ExpressibleByArgument {}
 extension ChunkCompression: ExpressibleByArgument {}
 
-extension ChunkSizes: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(parsing: argument) }
-}
 
 /// How progress is shown on stderr.
 enum ProgressMode: String, ExpressibleByArgument {
@@ -22,6 +19,27 @@ enum ProgressMode: String, ExpressibleByArgument {
 struct ProgressOption: ParsableArguments {
     @Option(help: "Progress on stderr: auto (a live line on a terminal), plain (a line per second) or none.")
     var progress: ProgressMode = .auto
+}
+
+/// How an input is cut into chunks and how the chunks are named, as casync's flags.
+struct ChunkingOptions: ParsableArguments {
+    @Option(
+        name: .customLong("chunk-size"), help: "AVG or MIN:AVG:MAX, with K/M/G suffixes (default 16K:64K:256K).",
+        transform: { try ChunkSizes(parsing: $0) })
+    var chunkSize: ChunkSizes = .default
+
+    @Option(help: "Digest naming chunks: sha512-256 or sha256.")
+    var digest: DigestAlgorithm = .sha512_256
+
+    @OptionGroup var jobs: JobsOption
+
+    var makeOptions: MakeOptions {
+        var options = MakeOptions()
+        options.sizes = chunkSize
+        options.digest = digest
+        options.jobs = jobs.jobs
+        return options
+    }
 }
 
 struct JobsOption: ParsableArguments {

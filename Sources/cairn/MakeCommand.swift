@@ -12,11 +12,7 @@ struct MakeCommand: AsyncParsableCommand {
     @Option(help: "The chunk store (default: $CASYNC_STORE, else default.castr beside the index).")
     var store: String?
 
-    @Option(name: .customLong("chunk-size"), help: "AVG or MIN:AVG:MAX, with K/M/G suffixes (default 16K:64K:256K).")
-    var chunkSize: ChunkSizes = .default
-
-    @Option(help: "Digest naming chunks: sha512-256 or sha256.")
-    var digest: DigestAlgorithm = .sha512_256
+    @OptionGroup var chunking: ChunkingOptions
 
     @Option(help: "Chunk compression: zstd or none.")
     var compression: ChunkCompression = .zstd
@@ -27,7 +23,6 @@ struct MakeCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON on stdout instead of the digest.")
     var json = false
 
-    @OptionGroup var jobs: JobsOption
     @OptionGroup var progress: ProgressOption
 
     @Argument(help: "The index to write (.caibx).")
@@ -37,11 +32,8 @@ struct MakeCommand: AsyncParsableCommand {
     var input: String
 
     func run() async throws {
-        var options = MakeOptions()
-        options.sizes = chunkSize
-        options.digest = digest
+        var options = chunking.makeOptions
         options.compression = compression
-        options.jobs = jobs.jobs
         let store = indexOnly ? nil : try openStore(storeLocation(self.store, index: index))
         let counter = ProgressCounter()
         let display = ProgressDisplay(counter, mode: progress.progress, label: "make")
