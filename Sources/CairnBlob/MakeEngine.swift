@@ -136,8 +136,26 @@ public struct MakeEngine: Sendable {
     /// Hashes, compresses and stores one block's chunks, then adds the block to the blob digest.
     private func process(_ batch: Batch, _ shared: SharedState) async throws -> BatchResult {
         var result = BatchResult(sequence: batch.sequence, block: batch.block, compressor: batch.compressor)
+        var failure: (any Error)?
+        do {
+            try await storeChunks(of: batch, shared, into: &result)
+        } catch {
+            failure = error
+        }
+        // The turn is passed even after a failure: later batches wait for it, and the task group
+        // waits for every batch before it reports the error.
+        await shared.turnstile.wait(for: batch.sequence)
+        if failure == nil { shared.hashBlob(batch.block.bytes(batch.newBytes)) }
+        await shared.turnstile.pass()
+        if let failure { throw failure }
+        progress?.add(batch.newBytes.count)
+        return result
+    }
+
+    private func storeChunks(of batch: Batch, _ shared: SharedState, into result: inout BatchResult) async throws {
         result.items.reserveCapacity(batch.cuts.count)
         for cut in batch.cuts {
+            try Task.checkCancellation()
             let bytes = batch.block.bytes(cut)
             let id = ZeroChunks.isAllZero(bytes) ? shared.zeroChunks.id(length: cut.count) : options.digest.hash(bytes)
             result.items.append((end: batch.blockStart + UInt64(cut.upperBound), id: id))
@@ -155,11 +173,6 @@ public struct MakeEngine: Sendable {
             result.newChunkBytes += UInt64(cut.count)
             result.storedBytes += UInt64(stored.count)
         }
-        await shared.turnstile.wait(for: batch.sequence)
-        shared.hashBlob(batch.block.bytes(batch.newBytes))
-        await shared.turnstile.pass()
-        progress?.add(batch.newBytes.count)
-        return result
     }
 }
 

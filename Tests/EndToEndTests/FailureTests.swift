@@ -165,6 +165,16 @@ import Testing
         #expect(!scratch.listing("store").contains { $0.hasSuffix(".tmp") })
     }
 
+    @Test func aStoreThatCannotBeWrittenFailsMakeCleanly() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(30_000_000, seed: 13))
+        try scratch.write("not-a-directory", [1])
+        let result = try cairn("make", "--store", scratch.file("not-a-directory"), scratch.file("x.caibx"), input)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("not-a-directory") && result.stderr.contains("Not a directory"), "\(result.stderr)")
+        #expect(!scratch.exists("x.caibx") && !scratch.listing().contains { $0.hasPrefix(".#") })
+    }
+
     @Test func badArgumentsAreRefused() throws {
         let scratch = try Scratch()
         let input = try scratch.write("input", randomBytes(1000, seed: 1))
