@@ -18,7 +18,8 @@ public struct ExtractOptions: Sendable {
     public var stores: [any ChunkStore]
     public var seeds: [Seed] = []
     /// Write into an existing output file, skipping chunks it already holds. Block devices are
-    /// always written in place.
+    /// always written in place. A failure leaves an in-place target partly updated; running the
+    /// extract again finishes it.
     public var inPlace = false
     public var jobs = defaultJobs
 
@@ -170,6 +171,7 @@ private final class Shared: Sendable {
         let decompressor = ChunkDecompressor()
         while true {
             guard let number = next.take() else { return summary }
+            try Task.checkCancellation()  // another worker failed
             let job = plan.jobs[number]
             try await produce(job, into: &summary, decompressor: decompressor)
             progress?.add(job.size * job.offsets.count)
