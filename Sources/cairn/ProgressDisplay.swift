@@ -7,7 +7,9 @@ final class ProgressDisplay: Sendable {
     private let task: Task<Void, Never>?
     private let live: Bool
 
-    init(_ counter: ProgressCounter, mode: ProgressMode, label: String) {
+    enum Unit { case bytes, chunks }
+
+    init(_ counter: ProgressCounter, mode: ProgressMode, label: String, unit: Unit = .bytes) {
         self.counter = counter
         let live = mode == .auto && ProcessEnvironment.stderrIsTerminal
         self.live = live
@@ -20,7 +22,7 @@ final class ProgressDisplay: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: live ? .milliseconds(200) : .seconds(1))
                 if Task.isCancelled { break }
-                let line = Self.line(label: label, counter: counter, elapsed: ContinuousClock.now - start)
+                let line = Self.line(label: label, counter: counter, unit: unit, elapsed: ContinuousClock.now - start)
                 ProcessEnvironment.writeError(live ? "\r\(line)\u{1B}[K" : line + "\n")
             }
         }
@@ -32,15 +34,16 @@ final class ProgressDisplay: Sendable {
         if live { ProcessEnvironment.writeError("\r\u{1B}[K") }
     }
 
-    static func line(label: String, counter: ProgressCounter, elapsed: Duration) -> String {
+    static func line(label: String, counter: ProgressCounter, unit: Unit, elapsed: Duration) -> String {
         let done = counter.completed, total = counter.expected
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = seconds > 0 ? Double(done) / seconds : 0
-        var line = "\(label) \(ByteCount.format(UInt64(done)))"
+        func format(_ amount: Int) -> String { unit == .bytes ? ByteCount.format(UInt64(amount)) : "\(amount) chunks" }
+        var line = "\(label) \(format(done))"
         if total > 0 {
-            line += " / \(ByteCount.format(UInt64(total))) (\(Int(Double(done) * 100 / Double(total)))%)"
+            line += " / \(format(total)) (\(Int(Double(done) * 100 / Double(total)))%)"
         }
-        line += " \(ByteCount.format(UInt64(rate)))/s"
+        line += " \(format(Int(rate)))/s"
         if total > 0, rate > 0, done < total {
             line += " ETA \(Int((Double(total - done) / rate).rounded(.up)))s"
         }

@@ -30,7 +30,7 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         let indexes = try self.indexes.map(IndexFile.read)
         let counter = ProgressCounter()
-        let display = ProgressDisplay(counter, mode: progress.progress, label: "verify (chunks)")
+        let display = ProgressDisplay(counter, mode: progress.progress, label: "verify", unit: .chunks)
         let report = try await VerifyEngine(store: try openStore(store), jobs: jobs.jobs, progress: counter)
             .run(indexes: indexes, digest: digest, repair: repair)
         display.finish()
