@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cairn builds and tests with, if any is missing.
-# Build: libzstd-dev, liblzma-dev, zlib1g-dev, libssl-dev (libcrypto for SHA-2), pkgconf. Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time.
+# Build: libzstd-dev, liblzma-dev, zlib1g-dev, libssl-dev (libcrypto for SHA-2), pkgconf.
+# Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time, nginx (an HTTP store).
 set -euo pipefail
-packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev pkgconf casync erofs-utils xz-utils gzip zstd time)
+packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev pkgconf casync erofs-utils xz-utils gzip zstd time nginx)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

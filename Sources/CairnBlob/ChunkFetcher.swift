@@ -2,8 +2,8 @@ import CairnCasync
 import CairnStores
 
 /// Gets chunks from an ordered list of stores and returns their verified, uncompressed bytes.
-/// A chunk that fails to decompress or hash in one store is looked for in the next one; only if
-/// no store has a good copy is it reported corrupt, naming the first store that had a bad one.
+/// A chunk that fails to decompress or hash is fetched once more, then looked for in the next
+/// store; only if no store has a good copy is it reported corrupt, naming the first bad store.
 public struct ChunkFetcher: Sendable {
     public let stores: [any ChunkStore]
     public let digest: DigestAlgorithm
@@ -16,11 +16,14 @@ public struct ChunkFetcher: Sendable {
     public func fetch(_ id: ChunkID, size: Int?, decompressor: ChunkDecompressor) async throws -> [UInt8]? {
         var corruption: BlobError?
         for store in stores {
-            guard let stored = try await store.fetch(id) else { continue }
-            do {
-                return try Self.decode(stored, id: id, size: size, digest: digest, decompressor: decompressor)
-            } catch let problem as ChunkDecodingError {
-                corruption = corruption ?? .corruptChunk(id: id, store: store.description, problem: problem.description)
+            // A bad copy is fetched twice: over a network it may have been a damaged transfer.
+            for _ in 0..<2 {
+                guard let stored = try await store.fetch(id) else { break }
+                do {
+                    return try Self.decode(stored, id: id, size: size, digest: digest, decompressor: decompressor)
+                } catch let problem as ChunkDecodingError {
+                    corruption = corruption ?? .corruptChunk(id: id, store: store.description, problem: problem.description)
+                }
             }
         }
         if let corruption { throw corruption }

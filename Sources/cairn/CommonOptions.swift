@@ -57,10 +57,19 @@ func storeLocation(_ given: String?, index: String) -> String {
     given ?? ProcessEnvironment.value("CASYNC_STORE") ?? IndexFile.defaultStore(for: index)
 }
 
-/// Opens a store by location. Only local directories exist so far; URLs come with remote stores.
-func openStore(_ location: String) throws -> LocalChunkStore {
+/// Opens a store to read chunks from: a local directory or an `http(s)://` base URL.
+func openReadableStore(_ location: String) throws -> any ChunkStore {
+    if location.hasPrefix("http://") || location.hasPrefix("https://") { return HTTPChunkStore(base: location) }
+    return try openWritableStore(location)
+}
+
+/// Opens a store chunks can be written to and removed from: a local directory.
+func openWritableStore(_ location: String) throws -> any WritableChunkStore {
+    if location.hasPrefix("http://") || location.hasPrefix("https://") {
+        throw ValidationError("store \(location) is an HTTP base URL, which is read-only")
+    }
     if location.contains("://") {
-        throw ValidationError("store \(location): only local directory stores are supported in this version")
+        throw ValidationError("store \(location): unsupported kind of store; give a directory or an http(s):// base URL")
     }
     return LocalChunkStore(root: location)
 }

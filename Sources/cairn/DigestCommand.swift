@@ -31,7 +31,7 @@ struct DigestCommand: AsyncParsableCommand {
         let result: ChunkID
         if input.hasSuffix(".caibx") {
             let index = try IndexFile.read(input)
-            let fetcher = ChunkFetcher(stores: [try openStore(storeLocation(store, index: input))], digest: index.digest)
+            let fetcher = ChunkFetcher(stores: [try openReadableStore(storeLocation(store, index: input))], digest: index.digest)
             result = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs.jobs, progress: counter)
         } else {
             result = try BlobDigest.ofFile(input, digest: digest, progress: counter)

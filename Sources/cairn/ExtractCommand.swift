@@ -37,7 +37,7 @@ struct ExtractCommand: AsyncParsableCommand {
     func run() async throws {
         let blobIndex = try IndexFile.read(index)
         let locations = store.isEmpty ? [storeLocation(nil, index: index)] : store
-        var options = ExtractOptions(stores: try locations.map(openStore))
+        var options = ExtractOptions(stores: try locations.map(openReadableStore))
         options.seeds = try seed.map(Self.openSeed)
         options.inPlace = inPlace
         options.jobs = jobs.jobs

@@ -32,7 +32,7 @@ struct GCCommand: AsyncParsableCommand {
 
     func run() async throws {
         let indexes = try self.indexes.map(IndexFile.read)
-        let report = try await GarbageCollector(store: try openStore(store), grace: Self.seconds(grace)!)
+        let report = try await GarbageCollector(store: try openWritableStore(store), grace: Self.seconds(grace)!)
             .run(indexes: indexes, dryRun: dryRun, now: Date().timeIntervalSince1970)
         if json {
             try printJSON(report)

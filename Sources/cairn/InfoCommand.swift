@@ -23,7 +23,7 @@ struct InfoCommand: AsyncParsableCommand {
     func run() async throws {
         let blobIndex = try IndexFile.read(index)
         var info = IndexInfo(index: blobIndex)
-        if let store { try await info.compare(with: try openStore(store), index: blobIndex) }
+        if let store { try await info.compare(with: try openReadableStore(store), index: blobIndex) }
         if let against { info.compare(with: try IndexFile.read(against), index: blobIndex) }
         if json {
             try printJSON(info)

@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+
+/// A response read whole: status, headers and body.
+public struct HTTPResponseData: Sendable {
+    public let status: UInt
+    public let headers: HTTPHeaders
+    public let body: [UInt8]
+}
+
+/// Why a request failed for good, naming what was asked for.
+public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Sends requests over a shared connection pool (connections are reused), retrying transient
+/// failures: connection errors, timeouts, truncated bodies, 5xx and 429. Other statuses, 404
+/// included, are returned at once for the caller to interpret.
+public struct HTTPTransport: Sendable {
+    public let retry: RetryPolicy
+    public let timeout: TimeAmount
+    let client: HTTPClient
+
+    public init(retry: RetryPolicy = RetryPolicy(), timeout: TimeAmount = .seconds(60)) {
+        (self.retry, self.timeout) = (retry, timeout)
+        client = Self.sharedClient
+    }
+
+    /// One pool for the whole process. It fails a connection attempt at once instead of retrying
+    /// it until the request's deadline, so that `retry` alone decides how often to try again.
+    private static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// - Parameters:
+    ///   - what: names the object in errors, e.g. "chunk 1234… from https://…".
+    ///   - makeRequest: builds the request afresh for every attempt (so it can be signed anew).
+    public func send(_ what: String, maximumBody: Int = 256 << 20, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let problem: String
+            do {
+                let request = try makeRequest()
+                let response = try await client.execute(request, timeout: timeout)
+                let expected = request.method == .HEAD ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+                let body = try await response.body.collect(upTo: maximumBody)
+                let status = response.status.code
+                if let expected, body.readableBytes != expected, response.status != .notModified {
+                    problem = "body ended after \(body.readableBytes) of \(expected) bytes"
+                } else if status >= 500 || status == 429 {
+                    problem = "server answered \(status)"
+                } else {
+                    return HTTPResponseData(status: status, headers: response.headers, body: Array(buffer: body))
+                }
+            } catch let error as HTTPClientError where Self.isPermanent(error) {
+                throw HTTPTransportError("\(what): \(error)")
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                problem = "\(error)"
+            }
+            guard attempt < retry.attempts else {
+                throw HTTPTransportError("\(what): \(problem) (gave up after \(attempt) attempts)")
+            }
+            try await Task.sleep(for: retry.delay(afterAttempt: attempt))
+        }
+    }
+
+    /// Errors that no retry can fix: the request itself is wrong.
+    private static func isPermanent(_ error: HTTPClientError) -> Bool {
+        let permanent: [HTTPClientError] = [.invalidURL, .emptyHost, .emptyScheme, .alreadyShutdown, .redirectCycleDetected, .redirectLimitReached]
+        return permanent.contains(error) || error.shortDescription == HTTPClientError.unsupportedScheme("").shortDescription
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+/// Extract, digest and info from a store behind nginx (an `http://` base URL).
+@Suite struct HTTPStoreTests {
+    @Test func extractDigestAndInfoOverHTTP() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", imageLikeBytes(3_000_000, seed: 51))
+        #expect(try cairn("make", "--store", scratch.file("www/store"), scratch.file("x.caibx"), input).succeeded)
+        let server = try NginxServer(root: scratch.file("www"))
+        let store = server.url + "/store/"
+        let extracted = try cairn("extract", "--store", store, scratch.file("x.caibx"), scratch.file("out"))
+        #expect(extracted.succeeded, "\(extracted.stderr)")
+        #expect(try scratch.read("out") == scratch.read("input"))
+        #expect(try cairn("digest", "--store", store, scratch.file("x.caibx")).stdout == cairn("digest", input).stdout)
+        let info = try cairn("info", "--store", store, scratch.file("x.caibx"))
+        #expect(info.stdout.contains("missing:       0 of"), "\(info.stdout)\(info.stderr)")
+    }
+
+    @Test func missingAndCorruptChunksOverHTTP() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(2_000_000, seed: 52))
+        #expect(try cairn("make", "--store", scratch.file("www/store"), scratch.file("x.caibx"), input).succeeded)
+        let chunks = scratch.chunkFiles("www/store")
+        try FileManager.default.removeItem(atPath: scratch.file(chunks[0]))
+        let corrupt = scratch.file(chunks[1])
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: corrupt)))
+        bytes[bytes.count / 2] ^= 1
+        try FileManager.default.removeItem(atPath: corrupt)
+        try Data(bytes).write(to: URL(fileURLWithPath: corrupt))
+        let server = try NginxServer(root: scratch.file("www"))
+
+        let result = try cairn("extract", "--store", server.url + "/store", scratch.file("x.caibx"), scratch.file("out"))
+        #expect(result.status == 1)
+        #expect(result.stderr.contains(String(URL(fileURLWithPath: corrupt).lastPathComponent.prefix(64))) && result.stderr.contains("corrupt"), "\(result.stderr)")
+        #expect(!scratch.exists("out"))
+
+        // A second store supplies what the first lacks or has damaged.
+        #expect(try cairn("make", "--store", scratch.file("local"), scratch.file("x.caibx"), input).succeeded)
+        let fallback = try cairn("extract", "--store", server.url + "/store", "--store", scratch.file("local"), scratch.file("x.caibx"), scratch.file("out"))
+        #expect(fallback.succeeded, "\(fallback.stderr)")
+        #expect(try scratch.read("out") == scratch.read("input"))
+    }
+
+    @Test func unreachableServerFailsWithAClearError() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(100_000, seed: 53))
+        #expect(try cairn("make", "--index-only", scratch.file("x.caibx"), input).succeeded)
+        let port = try freePort()
+        let result = try cairn("extract", "--store", "http://127.0.0.1:\(port)/store", scratch.file("x.caibx"), scratch.file("out"))
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("127.0.0.1:\(port)") && result.stderr.contains("gave up after"), "\(result.stderr)")
+        #expect(!scratch.exists("out"))
+    }
+
+    @Test func httpStoresAreReadOnly() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(1000, seed: 54))
+        let result = try cairn("make", "--store", "http://127.0.0.1:1/store", scratch.file("x.caibx"), input)
+        #expect(result.status != 0 && result.stderr.contains("read-only"))
+    }
+}
