@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cairn builds and tests with, if any is missing.
 # Build: libzstd-dev, liblzma-dev, zlib1g-dev, libssl-dev (libcrypto for SHA-2), pkgconf.
-# Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time, nginx (an HTTP store).
+# Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time, nginx (an HTTP store); moto (S3).
 set -euo pipefail
 packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev pkgconf casync erofs-utils xz-utils gzip zstd time nginx)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing: ${missing[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# moto in server mode is the S3 service of the tests.
+python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || python3 -m pip install -q 'moto[server]'

@@ -30,6 +30,7 @@ public struct GarbageCollector: Sendable {
         for index in indexes { for chunk in index.chunks { referenced.insert(chunk.id) } }
         var report = GCReport(referenced: referenced.count, dryRun: dryRun)
         let cutoff = now - grace
+        var victims = [ChunkListing]()
         for listing in try await store.list() {
             if referenced.contains(listing.id) {
                 report.kept += 1
@@ -37,11 +38,12 @@ public struct GarbageCollector: Sendable {
                 report.tooYoung += 1
                 report.kept += 1
             } else {
-                if !dryRun { try await store.remove(listing.id, isCompressed: listing.isCompressed) }
+                victims.append(listing)
                 report.removed += 1
                 report.removedBytes += listing.size
             }
         }
+        if !dryRun { try await store.remove(victims) }
         if !dryRun { report.temporaryFilesRemoved = try await store.removeTemporaryFiles(modifiedBefore: cutoff) }
         return report
     }

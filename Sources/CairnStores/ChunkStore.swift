@@ -36,9 +36,17 @@ public protocol WritableChunkStore: ChunkStore {
     /// grace period keeps it. Returns false when the store does not have the chunk.
     func markUsed(_ id: ChunkID) async throws -> Bool
     func remove(_ id: ChunkID, isCompressed: Bool) async throws
+    /// Removes many chunks, in batches where the store has a batch operation.
+    func remove(_ chunks: [ChunkListing]) async throws
     /// Every chunk in the store.
     func list() async throws -> [ChunkListing]
     /// Removes temporary files of interrupted writers last modified before `cutoff` (seconds since
     /// the epoch) and returns how many it removed.
     func removeTemporaryFiles(modifiedBefore cutoff: Double) async throws -> Int
+}
+
+extension WritableChunkStore {
+    public func remove(_ chunks: [ChunkListing]) async throws {
+        for chunk in chunks { try await remove(chunk.id, isCompressed: chunk.isCompressed) }
+    }
 }

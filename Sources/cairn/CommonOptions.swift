@@ -63,13 +63,20 @@ func openReadableStore(_ location: String) throws -> any ChunkStore {
     return try openWritableStore(location)
 }
 
-/// Opens a store chunks can be written to and removed from: a local directory.
+/// Opens a store chunks can be written to and removed from: a local directory or an
+/// `s3+http(s)://HOST[:PORT]/BUCKET/PREFIX` bucket (credentials and region from the environment).
 func openWritableStore(_ location: String) throws -> any WritableChunkStore {
+    if location.hasPrefix("s3+") {
+        let client = S3Client(
+            location: try S3Location(parsing: location), credentials: S3Credentials.fromEnvironment(),
+            region: S3Credentials.regionFromEnvironment())
+        return S3ChunkStore(client: client)
+    }
     if location.hasPrefix("http://") || location.hasPrefix("https://") {
         throw ValidationError("store \(location) is an HTTP base URL, which is read-only")
     }
     if location.contains("://") {
-        throw ValidationError("store \(location): unsupported kind of store; give a directory or an http(s):// base URL")
+        throw ValidationError("store \(location): unsupported kind of store; give a directory, an http(s):// base URL or an s3+http(s):// bucket")
     }
     return LocalChunkStore(root: location)
 }

@@ -1,0 +1,164 @@
+import AsyncHTTPClient
+import CairnCasync
+import FoundationEssentials
+import NIOCore
+import NIOHTTP1
+@preconcurrency import Glibc
+internal import COpenSSL
+
+/// One object found by listing.
+public struct S3Object: Sendable {
+    public var key: String
+    public var size: UInt64
+    /// Seconds since the epoch.
+    public var lastModified: Double
+}
+
+/// A small S3 client: signed object GET/HEAD/PUT/DELETE, conditional PUT, ListObjectsV2 with
+/// pagination and DeleteObjects in batches, path-style or virtual-hosted.
+public struct S3Client: Sendable {
+    public let location: S3Location
+    let signer: SigV4Signer?
+    let transport: HTTPTransport
+
+    /// - Parameter credentials: nil sends unsigned requests (public buckets).
+    public init(location: S3Location, credentials: S3Credentials?, region: String, transport: HTTPTransport = HTTPTransport()) {
+        self.location = location
+        signer = credentials.map { SigV4Signer(credentials: $0, region: region) }
+        self.transport = transport
+    }
+
+    /// The object's bytes, or nil if there is none.
+    public func get(_ key: String) async throws -> [UInt8]? {
+        let response = try await send("GET", key: key)
+        switch response.status {
+        case 200: return response.body
+        case 404: return nil
+        default: throw failure("GET", key: key, response)
+        }
+    }
+
+    public func exists(_ key: String) async throws -> Bool {
+        let response = try await send("HEAD", key: key)
+        switch response.status {
+        case 200: return true
+        case 404: return false
+        default: throw failure("HEAD", key: key, response)
+        }
+    }
+
+    public enum PutCondition: Sendable {
+        case none
+        /// Only if no object has the key (`If-None-Match: *`).
+        case absent
+        /// Only if the object still has this ETag (`If-Match`).
+        case matching(etag: String)
+    }
+
+    /// Writes an object; returns false when the condition failed (412/409: another writer won).
+    @discardableResult
+    public func put(_ key: String, bytes: [UInt8], condition: PutCondition = .none, contentType: String = "application/octet-stream") async throws -> Bool {
+        var headers = [("Content-Type", contentType), ("Content-Length", String(bytes.count))]
+        switch condition {
+        case .none: break
+        case .absent: headers.append(("If-None-Match", "*"))
+        case .matching(let etag): headers.append(("If-Match", etag))
+        }
+        let response = try await send("PUT", key: key, headers: headers, body: bytes)
+        switch response.status {
+        case 200: return true
+        case 412, 409: return false
+        default: throw failure("PUT", key: key, response)
+        }
+    }
+
+    public func delete(_ key: String) async throws {
+        let response = try await send("DELETE", key: key)
+        guard response.status == 204 || response.status == 200 || response.status == 404 else { throw failure("DELETE", key: key, response) }
+    }
+
+    /// Deletes keys with DeleteObjects, at most 1000 per request.
+    public func delete(keys: [String]) async throws {
+        for start in stride(from: 0, to: keys.count, by: 1000) {
+            let batch = keys[start..<min(start + 1000, keys.count)]
+            let body = Array(("<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(S3XML.escape($0))</Key></Object>" }.joined() + "</Delete>").utf8)
+            let response = try await send(
+                "POST", path: location.bucketPath, query: [("delete", "")],
+                headers: [("Content-Type", "application/xml"), ("Content-MD5", Self.base64MD5(body))], body: body)
+            guard response.status == 200 else { throw failure("DeleteObjects", key: "\(batch.count) keys", response) }
+            let xml = Substring(decoding: response.body, as: UTF8.self)
+            if let error = S3XML.elements("Error", in: xml).first {
+                throw S3Error("DeleteObjects in \(location): \(S3XML.text("Key", in: error) ?? "?"): \(S3XML.text("Code", in: error) ?? "error") \(S3XML.text("Message", in: error) ?? "")")
+            }
+        }
+    }
+
+    /// Every object under `prefix`, following continuation tokens.
+    public func list(prefix: String) async throws -> [S3Object] {
+        var objects = [S3Object]()
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try await send("GET", path: location.bucketPath, query: query)
+            guard response.status == 200 else { throw failure("ListObjectsV2", key: prefix, response) }
+            let xml = Substring(decoding: response.body, as: UTF8.self)
+            for entry in S3XML.elements("Contents", in: xml) {
+                guard let key = S3XML.text("Key", in: entry) else { continue }
+                objects.append(S3Object(
+                    key: key, size: UInt64(S3XML.text("Size", in: entry) ?? "") ?? 0,
+                    lastModified: S3XML.text("LastModified", in: entry).flatMap(Self.parseTimestamp) ?? 0))
+            }
+            token = S3XML.text("IsTruncated", in: xml) == "true" ? S3XML.text("NextContinuationToken", in: xml) : nil
+        } while token != nil
+        return objects
+    }
+
+    private func send(_ method: String, key: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
+        try await send(method, path: location.path(ofKey: key), headers: headers, body: body)
+    }
+
+    private func send(_ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
+        let unsigned = SigV4Signer.Request(
+            method: method, host: location.host, path: path, query: query, headers: headers,
+            payloadHash: body.isEmpty ? SigV4Signer.emptyPayloadHash : DigestAlgorithm.sha256.hash(body).hex)
+        let url = location.baseURL + unsigned.encodedPath + (query.isEmpty ? "" : "?" + unsigned.encodedQuery)
+        return try await transport.send("\(method) \(url)") {
+            var request = HTTPClientRequest(url: url)
+            request.method = HTTPMethod(rawValue: method)
+            let signed = signer?.sign(unsigned, at: time(nil)) ?? headers
+            for (name, value) in signed where name.lowercased() != "content-length" { request.headers.add(name: name, value: value) }
+            if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
+            return request
+        }
+    }
+
+    private func failure(_ operation: String, key: String, _ response: HTTPResponseData) -> S3Error {
+        let xml = Substring(decoding: response.body, as: UTF8.self)
+        let code = S3XML.text("Code", in: xml).map { " \($0)" } ?? ""
+        var message = "\(operation) \(key) in \(location): server answered \(response.status)\(code)"
+        if response.status == 403 || response.status == 401 {
+            message += signer == nil
+                ? "; no credentials were sent: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY)"
+                : "; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY) and AWS_REGION"
+        }
+        return S3Error(message)
+    }
+
+    /// `2026-11-22T19:40:00.000Z` as seconds since the epoch.
+    static func parseTimestamp(_ text: String) -> Double? {
+        let digits = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int32($0) }
+        guard digits.count >= 6 else { return nil }
+        var parts = tm()
+        (parts.tm_year, parts.tm_mon, parts.tm_mday) = (digits[0] - 1900, digits[1] - 1, digits[2])
+        (parts.tm_hour, parts.tm_min, parts.tm_sec) = (digits[3], digits[4], digits[5])
+        return Double(timegm(&parts))
+    }
+
+    static func base64MD5(_ bytes: [UInt8]) -> String {
+        var digest = [UInt8](repeating: 0, count: 16)
+        var length: UInt32 = 0
+        _ = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_md5(), nil) }
+        return Data(digest).base64EncodedString()
+    }
+}
