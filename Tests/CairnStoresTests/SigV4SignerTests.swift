@@ -1,5 +1,5 @@
 import CairnCasync
-import CairnStores
+@testable import CairnStores
 import Testing
 
 /// The AWS S3 documentation's SigV4 examples (servers.md §3.6).
@@ -53,5 +53,22 @@ import Testing
     @Test func descriptionNeverShowsTheSecret() {
         let credentials = S3Credentials(accessKeyID: "AKID", secretAccessKey: "very-secret", sessionToken: "token")
         #expect(!"\(credentials)".contains("very-secret") && !String(reflecting: credentials).contains("very-secret"))
+    }
+}
+
+@Suite struct UTCTimeTests {
+    @Test(arguments: [
+        (0, "19700101T000000Z"), (951_782_400, "20000229T000000Z"), (1_369_353_600, "20130524T000000Z"),
+        (4_102_444_800 + 86399, "21000101T235959Z"), (1_795_000_000, "20261118T110640Z"),
+    ])
+    func signingTimestamps(seconds: Int, stamp: String) {
+        #expect(SigV4Signer.timestamps(seconds).1 == stamp)
+        #expect(SigV4Signer.timestamps(seconds).0 == String(stamp.prefix(8)))
+    }
+
+    @Test func listingTimestampsParse() {
+        #expect(S3Client.parseTimestamp("2013-05-24T00:00:00.000Z") == 1_369_353_600)
+        #expect(S3Client.parseTimestamp("2000-02-29T00:00:00Z") == 951_782_400)
+        #expect(S3Client.parseTimestamp("garbage") == nil)
     }
 }

@@ -3,7 +3,6 @@ import CairnCasync
 import FoundationEssentials
 import NIOCore
 import NIOHTTP1
-@preconcurrency import Glibc
 internal import COpenSSL
 
 /// One object found by listing.
@@ -126,7 +125,7 @@ public struct S3Client: Sendable {
         return try await transport.send("\(method) \(url)") {
             var request = HTTPClientRequest(url: url)
             request.method = HTTPMethod(rawValue: method)
-            let signed = signer?.sign(unsigned, at: time(nil)) ?? headers
+            let signed = signer?.sign(unsigned, at: Int(Date().timeIntervalSince1970)) ?? headers
             for (name, value) in signed where name.lowercased() != "content-length" { request.headers.add(name: name, value: value) }
             if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
             return request
@@ -147,12 +146,10 @@ public struct S3Client: Sendable {
 
     /// `2026-11-22T19:40:00.000Z` as seconds since the epoch.
     static func parseTimestamp(_ text: String) -> Double? {
-        let digits = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int32($0) }
-        guard digits.count >= 6 else { return nil }
-        var parts = tm()
-        (parts.tm_year, parts.tm_mon, parts.tm_mday) = (digits[0] - 1900, digits[1] - 1, digits[2])
-        (parts.tm_hour, parts.tm_min, parts.tm_sec) = (digits[3], digits[4], digits[5])
-        return Double(timegm(&parts))
+        let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard numbers.count >= 6 else { return nil }
+        return Double(UTCTime.epochSeconds(of: .init(
+            year: numbers[0], month: numbers[1], day: numbers[2], hour: numbers[3], minute: numbers[4], second: numbers[5])))
     }
 
     static func base64MD5(_ bytes: [UInt8]) -> String {

@@ -1,5 +1,4 @@
 import CairnCasync
-@preconcurrency import Glibc
 
 /// AWS Signature Version 4 for S3, as header authentication (servers.md §3).
 public struct SigV4Signer: Sendable {
@@ -67,11 +66,9 @@ public struct SigV4Signer: Sendable {
 
     /// `YYYYMMDD` and `YYYYMMDD'T'HHMMSS'Z'` for seconds since the epoch, in UTC.
     static func timestamps(_ time: Int) -> (String, String) {
-        var seconds = time_t(time)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let date = "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))"
-        return (date, "\(date)T\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z")
+        let c = UTCTime.components(ofEpochSeconds: time)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let date = "\(c.year)\(two(c.month))\(two(c.day))"
+        return (date, "\(date)T\(two(c.hour))\(two(c.minute))\(two(c.second))Z")
     }
 }

@@ -1,0 +1,33 @@
+/// Civil UTC dates to and from seconds since the epoch (Howard Hinnant's days-from-civil
+/// algorithms), without C's `tm`, whose module changes with the include order of C headers.
+enum UTCTime {
+    struct Components: Equatable {
+        var year, month, day, hour, minute, second: Int
+    }
+
+    static func components(ofEpochSeconds seconds: Int) -> Components {
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let secondOfDay = seconds - days * 86400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return Components(
+            year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day,
+            hour: secondOfDay / 3600, minute: secondOfDay % 3600 / 60, second: secondOfDay % 60)
+    }
+
+    static func epochSeconds(of c: Components) -> Int {
+        let year = c.month <= 2 ? c.year - 1 : c.year
+        let era = (year >= 0 ? year : year - 399) / 400
+        let yearOfEra = year - era * 400
+        let dayOfYear = (153 * (c.month > 2 ? c.month - 3 : c.month + 9) + 2) / 5 + c.day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        return days * 86400 + c.hour * 3600 + c.minute * 60 + c.second
+    }
+}
