@@ -47,7 +47,7 @@ public struct ChunkSequence: Sendable {
     /// Calls `body` with each chunk's bytes in index order; fails on the first missing or corrupt chunk.
     public func forEach(_ body: ([UInt8]) throws -> Void) async throws {
         let chunks = index.chunks
-        let window = Swift.max(jobs * 4, 8)
+        let window = Swift.max(jobs * 4, fetcher.stores.map(\.concurrentRequests).max() ?? 1, 8)
         try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             var ready = [Int: [UInt8]]()
             var next = 0, submitted = 0

@@ -64,7 +64,9 @@ public struct ExtractEngine: Sendable {
             fetcher: ChunkFetcher(stores: options.stores, digest: index.digest), progress: progress)
 
         let summaries = try await withThrowingTaskGroup(of: ExtractSummary.self) { group in
-            for _ in 0..<Swift.min(options.jobs, Swift.max(plan.jobs.count, 1)) {
+            // Network stores want more requests in flight than there are cores.
+            let workers = Swift.max(options.jobs, options.stores.map(\.concurrentRequests).max() ?? 1)
+            for _ in 0..<Swift.min(workers, Swift.max(plan.jobs.count, 1)) {
                 group.addTask { try await shared.work() }
             }
             return try await group.reduce(into: [ExtractSummary]()) { $0.append($1) }

@@ -152,26 +152,31 @@ public struct MakeEngine: Sendable {
         return result
     }
 
+    /// Names the block's chunks, then stores the ones this run claims and the store lacks: asking
+    /// and uploading `store.concurrentRequests` at a time, compressing in between on this task.
     private func storeChunks(of batch: Batch, _ shared: SharedState, into result: inout BatchResult) async throws {
         result.items.reserveCapacity(batch.cuts.count)
+        var claimed = [(cut: Range<Int>, id: ChunkID)]()
         for cut in batch.cuts {
             try Task.checkCancellation()
             let bytes = batch.block.bytes(cut)
             let id = ZeroChunks.isAllZero(bytes) ? shared.zeroChunks.id(length: cut.count) : options.digest.hash(bytes)
             result.items.append((end: batch.blockStart + UInt64(cut.upperBound), id: id))
-            guard shared.claim(id), let store else { continue }
-            if try await store.markUsed(id) { continue }
-            let stored: [UInt8]
-            switch options.compression {
-            case .zstd:
-                stored = batch.compressor.compress(bytes)
-            case .none:
-                stored = Array(bytes)
-            }
-            try await store.store(id, bytes: stored, isCompressed: options.compression != .none)
+            if store != nil, shared.claim(id) { claimed.append((cut, id)) }
+        }
+        guard let store, !claimed.isEmpty else { return }
+        let width = store.concurrentRequests
+        let present = try await mapConcurrently(claimed.map(\.id), width: width) { try await store.markUsed($0) }
+        let isCompressed = options.compression != .none
+        let uploads = zip(claimed, present).filter { !$0.1 }.map { chunk, _ in
+            let bytes = batch.block.bytes(chunk.cut)
+            return (id: chunk.id, size: chunk.cut.count, stored: isCompressed ? batch.compressor.compress(bytes) : Array(bytes))
+        }
+        _ = try await mapConcurrently(uploads, width: width) { try await store.store($0.id, bytes: $0.stored, isCompressed: isCompressed) }
+        for upload in uploads {
             result.newChunks += 1
-            result.newChunkBytes += UInt64(cut.count)
-            result.storedBytes += UInt64(stored.count)
+            result.newChunkBytes += UInt64(upload.size)
+            result.storedBytes += UInt64(upload.stored.count)
         }
     }
 }

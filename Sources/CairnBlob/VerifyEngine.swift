@@ -50,7 +50,7 @@ public struct VerifyEngine: Sendable {
         let next = WorkCounter(count: jobs.count)
         let store = self.store, progress = self.progress
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<Swift.max(1, Swift.min(self.jobs, jobs.count)) {
+            for _ in 0..<Swift.max(1, Swift.min(Swift.max(self.jobs, store.concurrentRequests), jobs.count)) {
                 group.addTask {
                     let decompressor = ChunkDecompressor()
                     while true {

@@ -26,6 +26,13 @@ public protocol ChunkStore: Sendable, CustomStringConvertible {
     func fetch(_ id: ChunkID) async throws -> StoredChunk?
     /// Whether the store has the chunk, without reading it.
     func contains(_ id: ChunkID) async throws -> Bool
+    /// How many requests to keep in flight: 1 where calls are quick system calls (more would only
+    /// contend in the kernel), more where each call waits on a network round trip.
+    var concurrentRequests: Int { get }
+}
+
+extension ChunkStore {
+    public var concurrentRequests: Int { 1 }
 }
 
 /// A store chunks can be written to and removed from.

@@ -15,6 +15,9 @@ public struct HTTPChunkStore: ChunkStore {
         (self.base, self.transport) = (base, transport)
     }
 
+    /// Requests wait on round trips, so many go at once (the connection pool reuses connections).
+    public var concurrentRequests: Int { 16 }
+
     public var description: String { base + "/" }
 
     func url(of id: ChunkID) -> String {

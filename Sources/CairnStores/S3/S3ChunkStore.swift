@@ -7,6 +7,9 @@ public struct S3ChunkStore: WritableChunkStore {
 
     public init(client: S3Client) { self.client = client }
 
+    /// Requests wait on round trips, so many go at once (the connection pool reuses connections).
+    public var concurrentRequests: Int { 16 }
+
     public var description: String { client.location.description }
 
     func key(of id: ChunkID) -> String {
