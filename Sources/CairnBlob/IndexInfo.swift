@@ -14,7 +14,7 @@ public struct IndexInfo: Sendable, Codable {
     public var smallestChunk: Int
     public var largestChunk: Int
     public var meanChunk: Int
-    /// With a store: chunks it lacks, and its compressed size of the chunks it has.
+    /// With a store: chunks it lacks, and (where the store can be listed) its size of the chunks it has.
     public var missingChunks: Int?
     public var missingChunkIDs: [String]?
     public var storedBytes: UInt64?
@@ -48,8 +48,8 @@ public struct IndexInfo: Sendable, Codable {
         }
         missingChunks = missing.count
         missingChunkIDs = missing
-        if let local = store as? LocalChunkStore {
-            storedBytes = try await local.list().filter { seen.contains($0.id) }.reduce(0) { $0 + $1.size }
+        if let listable = store as? any WritableChunkStore {
+            storedBytes = try await listable.list().filter { seen.contains($0.id) }.reduce(0) { $0 + $1.size }
         }
     }
 

@@ -61,6 +61,8 @@ public struct HTTPTransport: Sendable {
                 }
             } catch let error as HTTPClientError where Self.isPermanent(error) {
                 throw HTTPTransportError("\(what): \(error)")
+            } catch is NIOTooManyBytesError {
+                throw HTTPTransportError("\(what): the body is larger than \(maximumBody) bytes")
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
