@@ -193,7 +193,7 @@ private final class Shared: Sendable {
         if !target.isBlank {
             // In place: keep what is already right, and reuse it for the other offsets.
             pending = try job.offsets.filter { offset in
-                let current = try target.file.read(into: job.size, at: offset)
+                let current = try target.file.read(exactly: job.size, at: offset)
                 guard let current, digest.hash(current) == job.id else { return true }
                 bytes = current
                 return false
@@ -202,7 +202,7 @@ private final class Shared: Sendable {
             if pending.isEmpty { return }
         }
         if bytes == nil, let (seed, offset) = job.seed {
-            let candidate = try seedFiles[seed].read(into: job.size, at: offset)
+            let candidate = try seedFiles[seed].read(exactly: job.size, at: offset)
             if let candidate, digest.hash(candidate) == job.id {
                 bytes = candidate
                 summary.fromSeed += 1
@@ -232,7 +232,7 @@ private final class Shared: Sendable {
     private func zeroFill(_ job: Plan.Job) throws {
         var zeros: [UInt8]?
         for offset in job.offsets {
-            if let current = try target.file.read(into: job.size, at: offset),
+            if let current = try target.file.read(exactly: job.size, at: offset),
                 current.withUnsafeBytes(ZeroChunks.isAllZero)
             {
                 continue
@@ -242,15 +242,6 @@ private final class Shared: Sendable {
                 try target.file.write(zeros!, at: offset)
             }
         }
-    }
-}
-
-extension File {
-    /// Exactly `count` bytes at `offset`, or nil where the file ends sooner.
-    fileprivate func read(into count: Int, at offset: UInt64) throws -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let got = try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
-        return got == count ? bytes : nil
     }
 }
 

@@ -1,7 +1,7 @@
 /// The identity of a chunk: the 32-byte digest (SHA-512/256 or SHA-256) of its uncompressed bytes.
 ///
 /// Stored as four words so that hashing and comparing IDs in sets of millions stays cheap.
-public struct ChunkID: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct ChunkID: Hashable, Sendable, CustomStringConvertible {
     public static let byteCount = 32
 
     @usableFromInline var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
@@ -54,9 +54,6 @@ public struct ChunkID: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public var description: String { hex }
 
-    public static func < (a: ChunkID, b: ChunkID) -> Bool {
-        a.bytes.lexicographicallyPrecedes(b.bytes)
-    }
 }
 
 /// Lowercase hex encoding (swift-crypto's digest `description` adds a prefix, so it cannot be used).

@@ -14,8 +14,6 @@ public final class AtomicFile: @unchecked Sendable {
         file = try File.open(temporary, .readWrite, options: [.create, .exclusiveCreate], permissions: permissions)
     }
 
-    public var temporaryPath: String { file.path }
-
     public func commit() throws {
         try FileSystem.rename(file.path, to: path)
         committed = true

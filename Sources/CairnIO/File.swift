@@ -37,12 +37,11 @@ public final class File: @unchecked Sendable {
         return done
     }
 
-    /// Reads exactly `count` bytes at `offset`, or fails naming the file if it ends first.
-    public func read(count: Int, at offset: UInt64) throws -> [UInt8] {
+    /// Exactly `count` bytes at `offset`, or nil where the file ends sooner.
+    public func read(exactly count: Int, at offset: UInt64) throws -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: count)
-        let got = try bytes.withUnsafeMutableBytes { (raw) in try read(into: raw, at: offset) }
-        if got < count { throw SystemError("read \(count) bytes at offset \(offset) of", path, .ioError) }
-        return bytes
+        let got = try bytes.withUnsafeMutableBytes { raw in try read(into: raw, at: offset) }
+        return got == count ? bytes : nil
     }
 
     /// The whole file, as large as `fstat` says it is (for files nobody is still writing).
@@ -94,7 +93,4 @@ public final class File: @unchecked Sendable {
         cairn_punch_hole(descriptor.rawValue, off_t(offset), off_t(count)) == 0
     }
 
-    public func sync() throws {
-        guard fsync(descriptor.rawValue) == 0 else { throw SystemError("sync", path, Errno(rawValue: Glibc.errno)) }
-    }
 }

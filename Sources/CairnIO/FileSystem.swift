@@ -7,14 +7,13 @@ public enum FileSystem {
         public let size: UInt64
         public let modified: Double
         public let isRegular: Bool
-        public let isDirectory: Bool
         public let isBlockDevice: Bool
 
         init(_ s: Glibc.stat) {
             let kind = s.st_mode & S_IFMT
             size = UInt64(s.st_size)
             modified = Double(s.st_mtim.tv_sec) + Double(s.st_mtim.tv_nsec) / 1e9
-            (isRegular, isDirectory, isBlockDevice) = (kind == S_IFREG, kind == S_IFDIR, kind == S_IFBLK)
+            (isRegular, isBlockDevice) = (kind == S_IFREG, kind == S_IFBLK)
         }
     }
 
