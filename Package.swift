@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "CairnStoresTests", dependencies: ["CairnStores", "CairnCasync"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CairnCasync"]
+            dependencies: ["CairnCasync", "CairnStores"]
         ),
     ]
 )

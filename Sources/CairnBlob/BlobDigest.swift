@@ -47,7 +47,7 @@ public struct ChunkSequence: Sendable {
     /// Calls `body` with each chunk's bytes in index order; fails on the first missing or corrupt chunk.
     public func forEach(_ body: ([UInt8]) throws -> Void) async throws {
         let chunks = index.chunks
-        let window = Swift.max(jobs * 4, fetcher.stores.map(\.concurrentRequests).max() ?? 1, 8)
+        let window = Swift.max(jobs * 4, fetcher.concurrentRequests, 8)
         try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             var ready = [Int: [UInt8]]()
             var next = 0, submitted = 0
@@ -57,7 +57,7 @@ public struct ChunkSequence: Sendable {
                 group.addTask {
                     let decompressor = ChunkDecompressor()
                     guard let bytes = try await fetcher.fetch(chunk.id, size: chunk.size, decompressor: decompressor) else {
-                        throw BlobError.missingChunks(ids: [chunk.id], stores: fetcher.stores.map(\.description))
+                        throw BlobError.missingChunks(ids: [chunk.id], stores: fetcher.descriptions)
                     }
                     return (number, bytes)
                 }

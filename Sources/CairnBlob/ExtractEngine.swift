@@ -15,7 +15,8 @@ public struct Seed: Sendable {
 }
 
 public struct ExtractOptions: Sendable {
-    public var stores: [any ChunkStore]
+    /// Where chunks come from that no seed has; its digest must be the index's.
+    public var fetcher: ChunkFetcher
     public var seeds: [Seed] = []
     /// Write into an existing output file, skipping chunks it already holds. Block devices are
     /// always written in place. A failure leaves an in-place target partly updated; running the
@@ -23,7 +24,7 @@ public struct ExtractOptions: Sendable {
     public var inPlace = false
     public var jobs = defaultJobs
 
-    public init(stores: [any ChunkStore]) { self.stores = stores }
+    public init(fetcher: ChunkFetcher) { self.fetcher = fetcher }
 }
 
 /// Where the bytes of an extracted blob came from.
@@ -61,11 +62,11 @@ public struct ExtractEngine: Sendable {
         let seedFiles = try options.seeds.map { try File.open($0.blobPath, .readOnly) }
         let shared = Shared(
             plan: plan, target: target, seedFiles: seedFiles, maxChunkSize: index.sizes.max,
-            fetcher: ChunkFetcher(stores: options.stores, digest: index.digest), progress: progress)
+            fetcher: options.fetcher, progress: progress)
 
         let summaries = try await withThrowingTaskGroup(of: ExtractSummary.self) { group in
             // Network stores want more requests in flight than there are cores.
-            let workers = Swift.max(options.jobs, options.stores.map(\.concurrentRequests).max() ?? 1)
+            let workers = Swift.max(options.jobs, options.fetcher.concurrentRequests)
             for _ in 0..<Swift.min(workers, Swift.max(plan.jobs.count, 1)) {
                 group.addTask { try await shared.work() }
             }
@@ -73,7 +74,7 @@ public struct ExtractEngine: Sendable {
         }
         let missing = shared.missing.withLock { $0 }
         if !missing.isEmpty {
-            throw BlobError.missingChunks(ids: missing, stores: options.stores.map(\.description))
+            throw BlobError.missingChunks(ids: missing, stores: options.fetcher.descriptions)
         }
         try target.finish()
         var summary = summaries.reduce(into: ExtractSummary()) { $0.add($1) }

@@ -68,9 +68,11 @@ public struct MakeEngine: Sendable {
         guard status.isRegular || status.isBlockDevice else {
             throw BlobError.invalidInput("\(input) is neither a regular file nor a block device")
         }
-        progress?.setExpected(Int(try file.size()))
+        let inputSize = try file.size()
+        progress?.setExpected(Int(inputSize))
 
-        let shared = SharedState(digest: options.digest)
+        let shared = SharedState(digest: options.digest, inventory: startInventory(expectedChunks: Int(inputSize / UInt64(options.sizes.avg)) + 1))
+        defer { shared.inventory?.cancel() }
         let chunker = Chunker(sizes: options.sizes)
         let readSize = Swift.max(8 << 20, options.sizes.max)
         let carry = ByteBlock(capacity: options.sizes.max)
@@ -133,6 +135,16 @@ public struct MakeEngine: Sendable {
         return summary
     }
 
+    /// Lists the store in the background when that costs fewer requests than asking about each
+    /// chunk. One listing page names 1000 objects but takes longer than one question and cannot
+    /// be sent concurrently, so listing pays while the store holds at most a few times more
+    /// chunks than the input. A listing that fails (a key allowed to read and write objects but
+    /// not to list them) only means asking about each chunk.
+    private func startInventory(expectedChunks: Int) -> Task<Set<ChunkID>?, Never>? {
+        guard let store, store.concurrentRequests > 1 else { return nil }
+        return Task { try? await store.inventory(ifAtMost: 4 * expectedChunks + 1000) }
+    }
+
     /// Hashes, compresses and stores one block's chunks, then adds the block to the blob digest.
     private func process(_ batch: Batch, _ shared: SharedState) async throws -> BatchResult {
         var result = BatchResult(sequence: batch.sequence, block: batch.block, compressor: batch.compressor)
@@ -166,7 +178,12 @@ public struct MakeEngine: Sendable {
         }
         guard let store, !claimed.isEmpty else { return }
         let width = store.concurrentRequests
-        let present = try await mapConcurrently(claimed.map(\.id), width: width) { try await store.markUsed($0) }
+        let present: [Bool]
+        if let known = await shared.inventory?.value {
+            present = claimed.map { known.contains($0.id) }
+        } else {
+            present = try await mapConcurrently(claimed.map(\.id), width: width) { try await store.markUsed($0) }
+        }
         let isCompressed = options.compression != .none
         let uploads = zip(claimed, present).filter { !$0.1 }.map { chunk, _ in
             let bytes = batch.block.bytes(chunk.cut)
@@ -204,15 +221,17 @@ private struct BatchResult: Sendable {
 }
 
 /// What the batches of one run share: the blob digest (fed in order), the IDs already claimed
-/// for storing, and known all-zero chunk IDs.
+/// for storing, known all-zero chunk IDs and the store's chunks when it was listed.
 private final class SharedState: Sendable {
     let turnstile = Turnstile()
     let zeroChunks: ZeroChunks
+    let inventory: Task<Set<ChunkID>?, Never>?
     private let hasher: TurnOrdered<StreamingHasher>
     private let claimed = Locked<Set<ChunkID>>([])
 
-    init(digest: DigestAlgorithm) {
+    init(digest: DigestAlgorithm, inventory: Task<Set<ChunkID>?, Never>?) {
         zeroChunks = ZeroChunks(digest: digest)
+        self.inventory = inventory
         hasher = TurnOrdered(digest.makeHasher())
     }
 

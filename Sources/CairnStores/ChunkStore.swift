@@ -47,12 +47,19 @@ public protocol WritableChunkStore: ChunkStore {
     func remove(_ chunks: [ChunkListing]) async throws
     /// Every chunk in the store.
     func list() async throws -> [ChunkListing]
+    /// The IDs of every chunk in the store, when the store holds at most about `limit` objects
+    /// and listing them is cheaper than asking about each chunk; nil otherwise. A writer may use
+    /// it instead of `markUsed`, so a store whose `markUsed` does more than check existence
+    /// must return nil.
+    func inventory(ifAtMost limit: Int) async throws -> Set<ChunkID>?
     /// Removes temporary files of interrupted writers last modified before `cutoff` (seconds since
     /// the epoch) and returns how many it removed.
     func removeTemporaryFiles(modifiedBefore cutoff: Double) async throws -> Int
 }
 
 extension WritableChunkStore {
+    public func inventory(ifAtMost limit: Int) async throws -> Set<ChunkID>? { nil }
+
     public func remove(_ chunks: [ChunkListing]) async throws {
         for chunk in chunks { try await remove(chunk.id, isCompressed: chunk.isCompressed) }
     }

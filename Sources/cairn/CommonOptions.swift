@@ -57,9 +57,40 @@ func storeLocation(_ given: String?, index: String) -> String {
     given ?? ProcessEnvironment.value("CASYNC_STORE") ?? IndexFile.defaultStore(for: index)
 }
 
-/// Opens a store to read chunks from: a local directory or an `http(s)://` base URL.
+/// Where an index's chunks are read from: stores tried in order, and an optional local cache.
+struct ChunkSourceOptions: ParsableArguments {
+    @Option(help: "A chunk store: a directory, an http(s):// base URL or an s3+http(s):// bucket; repeat to try several in order (default: $CASYNC_STORE, else default.castr beside the index).")
+    var store: [String] = []
+
+    @Option(help: "A local store asked first and filled with every chunk fetched (after it verified).")
+    var cache: String?
+
+    func fetcher(for index: BlobIndex, at indexPath: String) throws -> ChunkFetcher {
+        let locations = store.isEmpty ? [storeLocation(nil, index: indexPath)] : store
+        return ChunkFetcher(
+            stores: try locations.map(openReadableStore), cache: cache.map { LocalChunkStore(root: $0) }, digest: index.digest)
+    }
+}
+
+/// Network settings from the environment: `CAIRN_HTTP_TIMEOUT`, seconds a request may take
+/// (default 60), and `CAIRN_HTTP_ATTEMPTS`, tries per request before giving up (default 5).
+func makeTransport(followsRedirects: Bool) throws -> HTTPTransport {
+    func setting(_ name: String, default value: Int) throws -> Int {
+        guard let text = ProcessEnvironment.value(name) else { return value }
+        guard let number = Int(text), number >= 1 else { throw ValidationError("\(name)=\(text): expected a whole number of at least 1") }
+        return number
+    }
+    var retry = RetryPolicy()
+    retry.attempts = try setting("CAIRN_HTTP_ATTEMPTS", default: retry.attempts)
+    return HTTPTransport(retry: retry, timeout: .seconds(try setting("CAIRN_HTTP_TIMEOUT", default: 60)), followsRedirects: followsRedirects)
+}
+
+/// Opens a store to read chunks from: a local directory, an `http(s)://` base URL (redirects
+/// are followed) or an S3 bucket.
 func openReadableStore(_ location: String) throws -> any ChunkStore {
-    if location.hasPrefix("http://") || location.hasPrefix("https://") { return HTTPChunkStore(base: location) }
+    if location.hasPrefix("http://") || location.hasPrefix("https://") {
+        return HTTPChunkStore(base: location, transport: try makeTransport(followsRedirects: true))
+    }
     return try openWritableStore(location)
 }
 
@@ -69,7 +100,7 @@ func openWritableStore(_ location: String) throws -> any WritableChunkStore {
     if location.hasPrefix("s3+") {
         let client = S3Client(
             location: try S3Location(parsing: location), credentials: S3Credentials.fromEnvironment(),
-            region: S3Credentials.regionFromEnvironment())
+            region: S3Credentials.regionFromEnvironment(), transport: try makeTransport(followsRedirects: false))
         return S3ChunkStore(client: client)
     }
     if location.hasPrefix("http://") || location.hasPrefix("https://") {

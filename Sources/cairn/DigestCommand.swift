@@ -13,8 +13,7 @@ struct DigestCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The chunk store for an index (default: $CASYNC_STORE, else default.castr beside the index).")
-    var store: String?
+    @OptionGroup var source: ChunkSourceOptions
 
     @Option(help: "Digest of a file: sha512-256 or sha256.")
     var digest: DigestAlgorithm = .sha512_256
@@ -31,7 +30,7 @@ struct DigestCommand: AsyncParsableCommand {
         let result: ChunkID
         if input.hasSuffix(".caibx") {
             let index = try IndexFile.read(input)
-            let fetcher = ChunkFetcher(stores: [try openReadableStore(storeLocation(store, index: input))], digest: index.digest)
+            let fetcher = try source.fetcher(for: index, at: input)
             result = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs.jobs, progress: counter)
         } else {
             result = try BlobDigest.ofFile(input, digest: digest, progress: counter)

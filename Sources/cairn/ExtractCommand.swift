@@ -9,12 +9,11 @@ struct ExtractCommand: AsyncParsableCommand {
         abstract: "Rebuild a blob from its index into a new file, an existing file or a block device.",
         discussion: """
             A new output appears only when complete. Chunks come from seeds first (verified), then \
-            from the stores in the order given. All-zero chunks become holes.
+            from the cache, then from the stores in the order given. All-zero chunks become holes.
             """
     )
 
-    @Option(help: "A chunk store; repeat to try several in order (default: $CASYNC_STORE, else default.castr beside the index).")
-    var store: [String] = []
+    @OptionGroup var source: ChunkSourceOptions
 
     @Option(help: "INDEX[:BLOB]: an earlier version to copy shared chunks from (BLOB defaults to INDEX without its .caibx suffix).")
     var seed: [String] = []
@@ -36,8 +35,7 @@ struct ExtractCommand: AsyncParsableCommand {
 
     func run() async throws {
         let blobIndex = try IndexFile.read(index)
-        let locations = store.isEmpty ? [storeLocation(nil, index: index)] : store
-        var options = ExtractOptions(stores: try locations.map(openReadableStore))
+        var options = ExtractOptions(fetcher: try source.fetcher(for: blobIndex, at: index))
         options.seeds = try seed.map(Self.openSeed)
         options.inPlace = inPlace
         options.jobs = jobs.jobs

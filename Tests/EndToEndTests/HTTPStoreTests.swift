@@ -42,6 +42,55 @@ import Testing
         #expect(try scratch.read("out") == scratch.read("input"))
     }
 
+    @Test func cacheIsFilledWithVerifiedChunksOnly() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(2_000_000, seed: 55))
+        #expect(try cairn("make", "--store", scratch.file("www/store"), scratch.file("x.caibx"), input).succeeded)
+        let chunks = scratch.chunkFiles("www/store").map { String($0.dropFirst("www/store/".count)) }
+        let corrupt = scratch.file("www/store/" + chunks[0])
+        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: corrupt)))
+        var bad = good
+        bad[bad.count / 2] ^= 1
+        try FileManager.default.removeItem(atPath: corrupt)
+        try Data(bad).write(to: URL(fileURLWithPath: corrupt))
+        var server: NginxServer? = try NginxServer(root: scratch.file("www"))
+        let store = server!.url + "/store"
+
+        let failed = try cairn("extract", "--store", store, "--cache", scratch.file("cache"), scratch.file("x.caibx"), scratch.file("out"))
+        #expect(failed.status == 1 && failed.stderr.contains("corrupt"), "\(failed.stderr)")
+        #expect(!scratch.exists("cache/" + chunks[0]), "a damaged download reached the cache")
+
+        try FileManager.default.removeItem(atPath: corrupt)
+        try Data(good).write(to: URL(fileURLWithPath: corrupt))
+        let filled = try cairn("extract", "--store", store, "--cache", scratch.file("cache"), scratch.file("x.caibx"), scratch.file("out"))
+        #expect(filled.succeeded, "\(filled.stderr)")
+        #expect(scratch.chunkFiles("cache").count == chunks.count)
+
+        // With the server gone, the cache alone serves; a damaged cached chunk is replaced from
+        // the next store.
+        server = nil
+        try FileManager.default.removeItem(atPath: scratch.file("out"))
+        #expect(try cairn("extract", "--store", store, "--cache", scratch.file("cache"), scratch.file("x.caibx"), scratch.file("out")).succeeded)
+        #expect(try scratch.read("out") == scratch.read("input"))
+        try FileManager.default.removeItem(atPath: scratch.file("cache/" + chunks[1]))
+        try scratch.write("cache/" + chunks[1], [1, 2, 3])
+        let repaired = try cairn("digest", "--store", scratch.file("www/store"), "--cache", scratch.file("cache"), scratch.file("x.caibx"))
+        #expect(repaired.stdout == (try cairn("digest", input).stdout), "\(repaired.stderr)")
+        #expect(try scratch.read("cache/" + chunks[1]) == scratch.read("www/store/" + chunks[1]))
+    }
+
+    @Test func redirectsAreFollowed() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(1_000_000, seed: 56))
+        #expect(try cairn("make", "--store", scratch.file("www/store"), scratch.file("x.caibx"), input).succeeded)
+        let origin = try NginxServer(root: scratch.file("www"))
+        try FileManager.default.createDirectory(atPath: scratch.file("empty"), withIntermediateDirectories: true)
+        let front = try NginxServer(root: scratch.file("empty"), extraConfig: "location /cdn/ { rewrite ^/cdn/(.*)$ \(origin.url)/$1 redirect; }")
+        let extracted = try cairn("extract", "--store", front.url + "/cdn/store", scratch.file("x.caibx"), scratch.file("out"))
+        #expect(extracted.succeeded, "\(extracted.stderr)")
+        #expect(try scratch.read("out") == scratch.read("input"))
+    }
+
     @Test func unreachableServerFailsWithAClearError() throws {
         let scratch = try Scratch()
         let input = try scratch.write("input", randomBytes(100_000, seed: 53))

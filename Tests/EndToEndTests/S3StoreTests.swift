@@ -1,3 +1,4 @@
+import CairnStores
 import Foundation
 import Testing
 
@@ -43,6 +44,55 @@ import Testing
         #expect(after["missingChunks"] as? Int == after["uniqueChunks"] as? Int)
     }
 
+    /// moto's IAM mode recomputes each signature with botocore, an independent implementation.
+    @Test func signaturesAreAcceptedAndWrongSecretsRefused() throws {
+        let scratch = try Scratch()
+        let moto = try MotoServer(checkingSignatures: true)
+        let input = try scratch.write("input", randomBytes(400_000, seed: 65))
+        let store = moto.store("signed")
+        let made = try run(cairnPath, ["make", "--store", store, scratch.file("x.caibx"), input], environment: moto.environment)
+        #expect(made.succeeded, "\(made.stderr)")
+        var auto = moto.environment
+        auto["AWS_REGION"] = "auto"
+        let extracted = try run(cairnPath, ["extract", "--store", store, scratch.file("x.caibx"), scratch.file("out")], environment: auto)
+        #expect(extracted.succeeded, "\(extracted.stderr)")
+        #expect(try scratch.read("out") == scratch.read("input"))
+
+        var wrong = moto.environment
+        wrong["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+        let refused = try run(cairnPath, ["extract", "--store", store, scratch.file("x.caibx"), scratch.file("refused")], environment: wrong)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("SignatureDoesNotMatch") && refused.stderr.contains("AWS_SECRET_ACCESS_KEY"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("not-the-secret") && !refused.stderr.contains("Signature="))
+        #expect(!scratch.exists("refused"))
+    }
+
+    @Test func multipartUploadsAndRangedReads() async throws {
+        let scratch = try Scratch()
+        let moto = try MotoServer()
+        let client = S3Client(
+            location: try S3Location(parsing: moto.store("objects")),
+            credentials: S3Credentials(accessKeyID: "cairn-test", secretAccessKey: "cairn-secret"), region: "us-east-1")
+        let big = try scratch.write("big", randomBytes(12 << 20 | 12345, seed: 66))
+        #expect(try await client.upload(file: big, to: client.location.key("big.ero"), condition: .absent, partSize: 5 << 20))
+        #expect(try await client.get(client.location.key("big.ero")) == scratch.read("big"))
+        let range: Range<UInt64> = 5_242_000..<5_243_000
+        #expect(try await client.get(client.location.key("big.ero"), range: range) == Array(scratch.read("big")[Int(range.lowerBound)..<Int(range.upperBound)]))
+
+        // The same key again loses the race, and the failed upload leaves no parts behind.
+        let other = try scratch.write("other", randomBytes(11 << 20, seed: 67))
+        #expect(try await client.upload(file: other, to: client.location.key("big.ero"), condition: .absent, partSize: 5 << 20) == false)
+        #expect(try await client.get(client.location.key("big.ero")) == scratch.read("big"))
+        let uploads = try run("curl", ["-s", "-H", "Authorization: AWS4-HMAC-SHA256 Credential=cairn-test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+                                       "http://\(moto.endpoint)/\(MotoServer.bucket)?uploads"]).stdout
+        #expect(uploads.contains("ListMultipartUploadsResult") && !uploads.contains("<Upload>"), "\(uploads)")
+
+        // Small files go in one PUT.
+        let small = try scratch.write("small", randomBytes(1000, seed: 68))
+        #expect(try await client.upload(file: small, to: client.location.key("small")))
+        #expect(try await client.get(client.location.key("small")) == scratch.read("small"))
+    }
+
     @Test func missingCredentialsAreNamed() throws {
         let scratch = try Scratch()
         let moto = try MotoServer()
@@ -54,6 +104,22 @@ import Testing
         #expect(process.stderr.contains("403") && process.stderr.contains("AWS_ACCESS_KEY_ID"), "\(process.stderr)")
         #expect(!process.stderr.contains("cairn-secret"))
         #expect(!scratch.exists("out"))
+    }
+
+    /// A redirected signed request would carry its signature and session token to another host.
+    @Test func s3RedirectsAreNotFollowed() throws {
+        let scratch = try Scratch()
+        let moto = try MotoServer()
+        let input = try scratch.write("input", randomBytes(100_000, seed: 69))
+        try FileManager.default.createDirectory(atPath: scratch.file("empty"), withIntermediateDirectories: true)
+        let front = try NginxServer(root: scratch.file("empty"), extraConfig: "location / { return 307 http://\(moto.endpoint)$request_uri; }")
+        var environment = moto.environment
+        environment["AWS_SESSION_TOKEN"] = "session-token-secret"
+        let result = try run(cairnPath, ["make", "--store", "s3+\(front.url)/\(MotoServer.bucket)/p", scratch.file("x.caibx"), input], environment: environment)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("307") && result.stderr.contains("redirects are not followed"), "\(result.stderr)")
+        #expect(!result.stderr.contains("session-token-secret"))
+        #expect(!scratch.exists("x.caibx"))
     }
 
     @Test func badStoreURLsAreRefused() throws {

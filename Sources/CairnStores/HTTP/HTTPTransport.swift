@@ -20,23 +20,31 @@ public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
 /// included, are returned at once for the caller to interpret.
 public struct HTTPTransport: Sendable {
     public let retry: RetryPolicy
-    public let timeout: TimeAmount
+    /// The longest a request may take, body included.
+    public let timeout: Duration
     let client: HTTPClient
 
-    public init(retry: RetryPolicy = RetryPolicy(), timeout: TimeAmount = .seconds(60)) {
+    /// - Parameter followsRedirects: redirects are followed (at most 5, no cycles) without the
+    ///   `Authorization` header when they lead to another origin. Signed requests must not follow
+    ///   them at all: other signed headers, such as a session token, would go along.
+    public init(retry: RetryPolicy = RetryPolicy(), timeout: Duration = .seconds(60), followsRedirects: Bool = true) {
         (self.retry, self.timeout) = (retry, timeout)
-        client = Self.sharedClient
+        client = followsRedirects ? Self.redirectingClient : Self.plainClient
     }
 
-    /// One pool for the whole process. It fails a connection attempt at once instead of retrying
-    /// it until the request's deadline, so that `retry` alone decides how often to try again.
-    private static let sharedClient: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
+    private static let redirectingClient = makeClient(redirects: .follow(max: 5, allowCycles: false))
+    private static let plainClient = makeClient(redirects: .disallow)
+
+    /// One pool per redirect policy for the whole process. A connection attempt fails at once
+    /// instead of being retried until the request's deadline, so that `retry` alone decides how
+    /// often to try again.
+    private static func makeClient(redirects: HTTPClient.Configuration.RedirectConfiguration) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: redirects)
         configuration.timeout.connect = .seconds(10)
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    }
 
     /// - Parameters:
     ///   - what: names the object in errors, e.g. "chunk 1234… from https://…".
@@ -48,7 +56,7 @@ public struct HTTPTransport: Sendable {
             let problem: String
             do {
                 let request = try makeRequest()
-                let response = try await client.execute(request, timeout: timeout)
+                let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(timeout / .nanoseconds(1))))
                 let expected = request.method == .HEAD ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
                 let body = try await response.body.collect(upTo: maximumBody)
                 let status = response.status.code

@@ -47,8 +47,17 @@ public struct S3ChunkStore: WritableChunkStore {
     }
 
     public func list() async throws -> [ChunkListing] {
+        try await list(ifAtMost: .max) ?? []
+    }
+
+    /// One ListObjectsV2 page names 1000 chunks, where asking costs a request per chunk.
+    public func inventory(ifAtMost limit: Int) async throws -> Set<ChunkID>? {
+        try await list(ifAtMost: limit).map { Set($0.map(\.id)) }
+    }
+
+    private func list(ifAtMost limit: Int) async throws -> [ChunkListing]? {
         let prefix = client.location.prefix.isEmpty ? "" : client.location.prefix + "/"
-        return try await client.list(prefix: prefix).compactMap { object in
+        return try await client.list(prefix: prefix, ifAtMost: limit)?.compactMap { object in
             let name = object.key.dropFirst(prefix.count)
             guard name.count == 4 + 1 + 64 + 6, name.hasSuffix(".cacnk"),
                 let id = ChunkID(hex: name.dropFirst(5).dropLast(6)), name.hasPrefix(id.hex.prefix(4) + "/")

@@ -20,20 +20,25 @@ public struct S3Client: Sendable {
     let signer: SigV4Signer?
     let transport: HTTPTransport
 
-    /// - Parameter credentials: nil sends unsigned requests (public buckets).
-    public init(location: S3Location, credentials: S3Credentials?, region: String, transport: HTTPTransport = HTTPTransport()) {
+    /// - Parameters:
+    ///   - credentials: nil sends unsigned requests (public buckets).
+    ///   - transport: should not follow redirects (a redirected request would carry its signed
+    ///     headers, the session token among them, to another host).
+    public init(location: S3Location, credentials: S3Credentials?, region: String, transport: HTTPTransport = HTTPTransport(followsRedirects: false)) {
         self.location = location
         signer = credentials.map { SigV4Signer(credentials: $0, region: region) }
         self.transport = transport
     }
 
-    /// The object's bytes, or nil if there is none.
-    public func get(_ key: String) async throws -> [UInt8]? {
-        let response = try await send("GET", key: key)
+    /// The object's bytes, or those in `range`, or nil if there is no object.
+    public func get(_ key: String, range: Range<UInt64>? = nil) async throws -> [UInt8]? {
+        let headers = range.map { [("Range", "bytes=\($0.lowerBound)-\($0.upperBound - 1)")] } ?? []
+        let response = try await send("GET", key: key, headers: headers)
         switch response.status {
-        case 200: return response.body
+        case 200 where range == nil: return response.body
+        case 206 where response.body.count == range?.count: return response.body
         case 404: return nil
-        default: throw failure("GET", key: key, response)
+        default: throw failure(range.map { "GET bytes \($0.lowerBound)..<\($0.upperBound) of" } ?? "GET", key: key, response)
         }
     }
 
@@ -52,17 +57,20 @@ public struct S3Client: Sendable {
         case absent
         /// Only if the object still has this ETag (`If-Match`).
         case matching(etag: String)
+
+        var headers: [(String, String)] {
+            switch self {
+            case .none: []
+            case .absent: [("If-None-Match", "*")]
+            case .matching(let etag): [("If-Match", etag)]
+            }
+        }
     }
 
     /// Writes an object; returns false when the condition failed (412/409: another writer won).
     @discardableResult
     public func put(_ key: String, bytes: [UInt8], condition: PutCondition = .none, contentType: String = "application/octet-stream") async throws -> Bool {
-        var headers = [("Content-Type", contentType), ("Content-Length", String(bytes.count))]
-        switch condition {
-        case .none: break
-        case .absent: headers.append(("If-None-Match", "*"))
-        case .matching(let etag): headers.append(("If-Match", etag))
-        }
+        let headers = [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + condition.headers
         let response = try await send("PUT", key: key, headers: headers, body: bytes)
         switch response.status {
         case 200: return true
@@ -94,6 +102,12 @@ public struct S3Client: Sendable {
 
     /// Every object under `prefix`, following continuation tokens.
     public func list(prefix: String) async throws -> [S3Object] {
+        try await list(prefix: prefix, ifAtMost: .max) ?? []
+    }
+
+    /// Every object under `prefix`, or nil as soon as there turn out to be more than `limit`
+    /// (listing stops there).
+    public func list(prefix: String, ifAtMost limit: Int) async throws -> [S3Object]? {
         var objects = [S3Object]()
         var token: String?
         repeat {
@@ -108,16 +122,17 @@ public struct S3Client: Sendable {
                     key: key, size: UInt64(S3XML.text("Size", in: entry) ?? "") ?? 0,
                     lastModified: S3XML.text("LastModified", in: entry).flatMap(Self.parseTimestamp) ?? 0))
             }
+            if objects.count > limit { return nil }
             token = S3XML.text("IsTruncated", in: xml) == "true" ? S3XML.text("NextContinuationToken", in: xml) : nil
         } while token != nil
         return objects
     }
 
-    private func send(_ method: String, key: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
+    func send(_ method: String, key: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
         try await send(method, path: location.path(ofKey: key), headers: headers, body: body)
     }
 
-    private func send(_ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
+    func send(_ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
         let unsigned = SigV4Signer.Request(
             method: method, host: location.host, path: path, query: query, headers: headers,
             payloadHash: body.isEmpty ? SigV4Signer.emptyPayloadHash : DigestAlgorithm.sha256.hash(body).hex)
@@ -132,11 +147,15 @@ public struct S3Client: Sendable {
         }
     }
 
-    private func failure(_ operation: String, key: String, _ response: HTTPResponseData) -> S3Error {
+    func failure(_ operation: String, key: String, _ response: HTTPResponseData) -> S3Error {
         let xml = Substring(decoding: response.body, as: UTF8.self)
         let code = S3XML.text("Code", in: xml).map { " \($0)" } ?? ""
         var message = "\(operation) \(key) in \(location): server answered \(response.status)\(code)"
-        if response.status == 403 || response.status == 401 {
+        if (300..<400).contains(response.status) {
+            let target = response.headers.first(name: "x-amz-bucket-region").map { "region \($0)" }
+                ?? response.headers.first(name: "location") ?? "another endpoint"
+            message += "; the bucket answers at \(target) (redirects are not followed: they would carry the signature elsewhere)"
+        } else if response.status == 403 || response.status == 401 {
             message += signer == nil
                 ? "; no credentials were sent: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY)"
                 : "; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY) and AWS_REGION"

@@ -1,5 +1,5 @@
 /// `transform` applied to every element with at most `width` calls in flight; results in order.
-func mapConcurrently<T: Sendable, R: Sendable>(
+package func mapConcurrently<T: Sendable, R: Sendable>(
     _ items: [T], width: Int, _ transform: @escaping @Sendable (T) async throws -> R
 ) async throws -> [R] {
     try await withThrowingTaskGroup(of: (Int, R).self) { group in

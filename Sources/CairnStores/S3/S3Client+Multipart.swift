@@ -1,0 +1,83 @@
+import CairnIO
+import NIOHTTP1
+import SystemPackage
+
+extension S3Client {
+    /// Uploads a file as one object: a single PUT when it is small, else a multipart upload whose
+    /// parts go `concurrentParts` at a time. The object appears only when complete; a failed
+    /// multipart upload is aborted so that no parts are left behind to pay for.
+    /// Returns false when the condition failed (another writer won).
+    @discardableResult
+    public func upload(file path: String, to key: String, condition: PutCondition = .none, partSize: Int = 16 << 20, concurrentParts: Int = 4) async throws -> Bool {
+        let file = try File.open(path, .readOnly)
+        let size = try file.size()
+        // S3 allows at most 10,000 parts, each but the last at least 5 MiB.
+        let partSize = max(partSize, 5 << 20, Int((size + 9_999) / 10_000))
+        guard size > UInt64(partSize) else {
+            return try await put(key, bytes: try file.readAll(), condition: condition)
+        }
+        let uploadID = try await startMultipartUpload(key)
+        do {
+            let parts = Array(stride(from: UInt64(0), to: size, by: partSize).enumerated())
+            let etags = try await mapConcurrently(parts, width: concurrentParts) { number, offset in
+                let length = Int(min(UInt64(partSize), size - offset))
+                guard let bytes = try file.read(exactly: length, at: offset) else {
+                    throw S3Error("\(path) shrank while it was being uploaded to \(key) in \(location)")
+                }
+                return try await uploadPart(key, uploadID: uploadID, number: number + 1, bytes: bytes)
+            }
+            let completed = try await completeMultipartUpload(key, uploadID: uploadID, etags: etags, condition: condition)
+            if !completed { try await abortMultipartUpload(key, uploadID: uploadID) }
+            return completed
+        } catch {
+            try? await abortMultipartUpload(key, uploadID: uploadID)
+            throw error
+        }
+    }
+
+    private func startMultipartUpload(_ key: String) async throws -> String {
+        let response = try await send("POST", path: location.path(ofKey: key), query: [("uploads", "")], headers: [("Content-Type", "application/octet-stream")])
+        let xml = Substring(decoding: response.body, as: UTF8.self)
+        guard response.status == 200, let uploadID = S3XML.text("UploadId", in: xml) else {
+            throw failure("CreateMultipartUpload", key: key, response)
+        }
+        return uploadID
+    }
+
+    private func uploadPart(_ key: String, uploadID: String, number: Int, bytes: [UInt8]) async throws -> String {
+        let response = try await send(
+            "PUT", path: location.path(ofKey: key), query: [("partNumber", String(number)), ("uploadId", uploadID)],
+            headers: [("Content-Length", String(bytes.count)), ("Content-MD5", Self.base64MD5(bytes))], body: bytes)
+        guard response.status == 200, let etag = response.headers.first(name: "etag") else {
+            throw failure("UploadPart \(number) of", key: key, response)
+        }
+        return etag
+    }
+
+    /// False when the condition failed. S3 may answer 200 and still report an error in the body.
+    private func completeMultipartUpload(_ key: String, uploadID: String, etags: [String], condition: PutCondition) async throws -> Bool {
+        let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(S3XML.escape($0.element))</ETag></Part>" }
+        let body = Array(("<CompleteMultipartUpload>" + parts.joined() + "</CompleteMultipartUpload>").utf8)
+        let response = try await send(
+            "POST", path: location.path(ofKey: key), query: [("uploadId", uploadID)],
+            headers: [("Content-Type", "application/xml")] + condition.headers, body: body)
+        switch response.status {
+        case 200:
+            let xml = Substring(decoding: response.body, as: UTF8.self)
+            if let code = S3XML.text("Code", in: xml) {
+                if code == "PreconditionFailed" || code == "ConditionalRequestConflict" { return false }
+                throw S3Error("CompleteMultipartUpload \(key) in \(location): \(code) \(S3XML.text("Message", in: xml) ?? "")")
+            }
+            return true
+        case 412, 409: return false
+        default: throw failure("CompleteMultipartUpload", key: key, response)
+        }
+    }
+
+    private func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+        let response = try await send("DELETE", path: location.path(ofKey: key), query: [("uploadId", uploadID)])
+        guard response.status == 204 || response.status == 200 || response.status == 404 else {
+            throw failure("AbortMultipartUpload", key: key, response)
+        }
+    }
+}
