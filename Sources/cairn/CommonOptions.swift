@@ -37,18 +37,22 @@ struct ChunkingOptions: ParsableArguments {
         var options = MakeOptions()
         options.sizes = chunkSize
         options.digest = digest
-        options.jobs = jobs.jobs
+        options.jobs = jobs.workers
         return options
     }
 }
 
 struct JobsOption: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Chunks processed concurrently (default: one per core, at least 2).")
-    var jobs: Int = defaultJobs
+    @Option(name: .shortAndLong, help: "Chunks processed at once, and requests in flight to a network store (default: one per core, at least 2, and 16 requests).")
+    var jobs: Int?
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
+
+    var workers: Int { jobs ?? defaultJobs }
+    /// Requests in flight to a network store, when the user chose.
+    var requests: Int? { jobs }
 }
 
 /// The store casync would use for an index: `--store`, else `$CASYNC_STORE`, else
@@ -65,10 +69,10 @@ struct ChunkSourceOptions: ParsableArguments {
     @Option(help: "A local store asked first and filled with every chunk fetched (after it verified).")
     var cache: String?
 
-    func fetcher(for index: BlobIndex, at indexPath: String) throws -> ChunkFetcher {
+    func fetcher(for index: BlobIndex, at indexPath: String, requests: Int?) throws -> ChunkFetcher {
         let locations = store.isEmpty ? [storeLocation(nil, index: indexPath)] : store
         return ChunkFetcher(
-            stores: try locations.map(openReadableStore), cache: cache.map { LocalChunkStore(root: $0) }, digest: index.digest)
+            stores: try locations.map { try openReadableStore($0, requests: requests) }, cache: cache.map { LocalChunkStore(root: $0) }, digest: index.digest)
     }
 }
 
@@ -86,22 +90,22 @@ func makeTransport(followsRedirects: Bool) throws -> HTTPTransport {
 }
 
 /// Opens a store to read chunks from: a local directory, an `http(s)://` base URL (redirects
-/// are followed) or an S3 bucket.
-func openReadableStore(_ location: String) throws -> any ChunkStore {
+/// are followed) or an S3 bucket. `requests` bounds the requests in flight to a network store.
+func openReadableStore(_ location: String, requests: Int? = nil) throws -> any ChunkStore {
     if location.hasPrefix("http://") || location.hasPrefix("https://") {
-        return HTTPChunkStore(base: location, transport: try makeTransport(followsRedirects: true))
+        return HTTPChunkStore(base: location, transport: try makeTransport(followsRedirects: true), concurrentRequests: requests ?? 16)
     }
-    return try openWritableStore(location)
+    return try openWritableStore(location, requests: requests)
 }
 
 /// Opens a store chunks can be written to and removed from: a local directory or an
 /// `s3+http(s)://HOST[:PORT]/BUCKET/PREFIX` bucket (credentials and region from the environment).
-func openWritableStore(_ location: String) throws -> any WritableChunkStore {
+func openWritableStore(_ location: String, requests: Int? = nil) throws -> any WritableChunkStore {
     if location.hasPrefix("s3+") {
         let client = S3Client(
             location: try S3Location(parsing: location), credentials: S3Credentials.fromEnvironment(),
             region: S3Credentials.regionFromEnvironment(), transport: try makeTransport(followsRedirects: false))
-        return S3ChunkStore(client: client)
+        return S3ChunkStore(client: client, concurrentRequests: requests ?? 16)
     }
     if location.hasPrefix("http://") || location.hasPrefix("https://") {
         throw ValidationError("store \(location) is an HTTP base URL, which is read-only")

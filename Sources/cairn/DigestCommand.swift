@@ -30,8 +30,8 @@ struct DigestCommand: AsyncParsableCommand {
         let result: ChunkID
         if input.hasSuffix(".caibx") {
             let index = try IndexFile.read(input)
-            let fetcher = try source.fetcher(for: index, at: input)
-            result = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs.jobs, progress: counter)
+            let fetcher = try source.fetcher(for: index, at: input, requests: jobs.requests)
+            result = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs.workers, progress: counter)
         } else {
             result = try BlobDigest.ofFile(input, digest: digest, progress: counter)
         }

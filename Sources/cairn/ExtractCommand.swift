@@ -35,10 +35,10 @@ struct ExtractCommand: AsyncParsableCommand {
 
     func run() async throws {
         let blobIndex = try IndexFile.read(index)
-        var options = ExtractOptions(fetcher: try source.fetcher(for: blobIndex, at: index))
+        var options = ExtractOptions(fetcher: try source.fetcher(for: blobIndex, at: index, requests: jobs.requests))
         options.seeds = try seed.map(Self.openSeed)
         options.inPlace = inPlace
-        options.jobs = jobs.jobs
+        options.jobs = jobs.workers
         let counter = ProgressCounter()
         let display = ProgressDisplay(counter, mode: progress.progress, label: "extract")
         let summary = try await ExtractEngine(options: options, progress: counter).run(index: blobIndex, output: output)

@@ -34,7 +34,7 @@ struct MakeCommand: AsyncParsableCommand {
     func run() async throws {
         var options = chunking.makeOptions
         options.compression = compression
-        let store = indexOnly ? nil : try openWritableStore(storeLocation(self.store, index: index))
+        let store = indexOnly ? nil : try openWritableStore(storeLocation(self.store, index: index), requests: chunking.jobs.requests)
         let counter = ProgressCounter()
         let display = ProgressDisplay(counter, mode: progress.progress, label: "make")
         let summary = try await MakeEngine(options: options, store: store, progress: counter).run(input: input, index: index)

@@ -31,7 +31,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let indexes = try self.indexes.map(IndexFile.read)
         let counter = ProgressCounter()
         let display = ProgressDisplay(counter, mode: progress.progress, label: "verify", unit: .chunks)
-        let report = try await VerifyEngine(store: try openWritableStore(store), jobs: jobs.jobs, progress: counter)
+        let report = try await VerifyEngine(store: try openWritableStore(store, requests: jobs.requests), jobs: jobs.workers, progress: counter)
             .run(indexes: indexes, digest: digest, repair: repair)
         display.finish()
         if json {

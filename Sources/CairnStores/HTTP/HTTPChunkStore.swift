@@ -8,15 +8,14 @@ import NIOHTTP1
 public struct HTTPChunkStore: ChunkStore {
     public let base: String
     let transport: HTTPTransport
+    /// Requests wait on round trips, so many go at once (the connection pool reuses connections).
+    public let concurrentRequests: Int
 
-    public init(base: String, transport: HTTPTransport = HTTPTransport()) {
+    public init(base: String, transport: HTTPTransport = HTTPTransport(), concurrentRequests: Int = 16) {
         var base = base
         while base.hasSuffix("/") { base.removeLast() }
-        (self.base, self.transport) = (base, transport)
+        (self.base, self.transport, self.concurrentRequests) = (base, transport, concurrentRequests)
     }
-
-    /// Requests wait on round trips, so many go at once (the connection pool reuses connections).
-    public var concurrentRequests: Int { 16 }
 
     public var description: String { base + "/" }
 

@@ -4,11 +4,12 @@ import CairnCasync
 /// Chunks are written with `If-None-Match: *`, so an existing chunk is never overwritten.
 public struct S3ChunkStore: WritableChunkStore {
     public let client: S3Client
-
-    public init(client: S3Client) { self.client = client }
-
     /// Requests wait on round trips, so many go at once (the connection pool reuses connections).
-    public var concurrentRequests: Int { 16 }
+    public let concurrentRequests: Int
+
+    public init(client: S3Client, concurrentRequests: Int = 16) {
+        (self.client, self.concurrentRequests) = (client, concurrentRequests)
+    }
 
     public var description: String { client.location.description }
 
