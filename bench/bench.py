@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """cairn against casync 2 on the same inputs, alternating runs: make into an empty store, make into a
 full store, extract from a full store, and extract of a new version seeded with the previous one.
+Remote stores: upload of v1.ero's chunks to an S3 server (moto), where cairn's make writes to S3
+directly and the peer is the seed's `aws s3 sync` of casync's store (only the sync is timed), and
+extract over HTTP (nginx serving each tool's store).
 
 Inputs, made once and reused: v1.ero (an uncompressed EROFS image of ~650 MB of system files),
 v2.ero (the same tree with ~5% of its files changed) and rand.bin (512 MiB of random bytes).
 Run through bench/run.sh, which builds cairn and sets CAIRN.
+BENCH_ONLY=v1,rand,seeded,upload,http (comma-separated) runs only those groups; default all.
 """
 import filecmp
 import os
@@ -16,11 +20,19 @@ import sys
 import time
 from pathlib import Path
 
+from servers import Moto, Nginx
+
 CAIRN = os.environ["CAIRN"]
 WORK = Path(os.environ.get("BENCH_WORK") or Path(__file__).parent / "work").resolve()
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TOOLS = ("casync", "cairn")
-SPEEDUP_TARGETS = {"make": 1.8, "make, full store": 1.8, "extract": 1.7, "seeded extract": 4.0}
+SPEEDUP_TARGETS = {"make": 1.8, "make, full store": 1.8, "extract": 1.7, "seeded extract": 4.0,
+                   "upload to S3": 1.5, "extract, HTTP": 4.0}
+GROUPS = {"v1": "v1.ero", "rand": "rand.bin", "seeded": None, "upload": None, "http": None}
+ALIASES = {"v1.ero": "v1", "rand.bin": "rand"}
+S3_BUCKET = "bench"
+AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
+                   "AWS_DEFAULT_REGION": "us-east-1"}
 MEMORY_TARGET_MIB = 256
 TREE_SOURCES = "usr/lib/x86_64-linux-gnu usr/share/locale usr/share/man"
 

@@ -131,7 +131,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def reset(self):
         self.close_connection = True
@@ -229,13 +230,15 @@ def main():
     bad = [k for k in args.faults.split(",") if k and k not in KINDS]
     if bad:
         p.error(f"unknown fault kind(s): {','.join(bad)}")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = Proxy(args)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: SIGINT may be inherited as ignored
+        signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        server = Proxy(args)
+    except OSError as e:
+        sys.exit(f"fault_proxy: cannot listen on 127.0.0.1:{args.port}: {e}")
     print(f"listening on {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
 
