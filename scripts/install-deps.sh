@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cairn builds and tests with, if any is missing.
 # Build: libzstd-dev, liblzma-dev, zlib1g-dev, libssl-dev (libcrypto for SHA-2), pkgconf.
-# Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time, nginx (an HTTP store); moto (S3).
+# Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time, nginx (an HTTP store), openssl (a test CA), curl; moto (S3).
 set -euo pipefail
-packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev pkgconf casync erofs-utils xz-utils gzip zstd time nginx)
+packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev pkgconf casync erofs-utils xz-utils gzip zstd time nginx openssl curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,4 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # moto in server mode is the S3 service of the tests.
-python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || python3 -m pip install -q 'moto[server]'
+# Debian's own python3 needs python3-pip and refuses system-wide installs without
+# --break-system-packages (PEP 668); a pyenv python takes the plain install.
+if ! python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null; then
+    python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+    python3 -m pip install -q 'moto[server]' 2>/dev/null || python3 -m pip install -q --break-system-packages 'moto[server]'
+fi

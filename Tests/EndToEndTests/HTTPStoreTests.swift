@@ -91,6 +91,27 @@ import Testing
         #expect(try scratch.read("out") == scratch.read("input"))
     }
 
+    /// HTTPS with a private CA: refused until `SSL_CERT_FILE` names it, at once (no retries).
+    @Test func httpsWithAPrivateCA() throws {
+        let scratch = try Scratch()
+        let input = try scratch.write("input", randomBytes(500_000, seed: 57))
+        #expect(try cairn("make", "--store", scratch.file("www/store"), scratch.file("x.caibx"), input).succeeded)
+        let made = try run("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cairn test CA",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", scratch.file("key.pem"), "-out", scratch.file("cert.pem"),
+        ])
+        #expect(made.succeeded, "\(made.stderr)")
+        let server = try NginxServer(root: scratch.file("www"), tls: (scratch.file("cert.pem"), scratch.file("key.pem")))
+
+        let untrusted = try cairn("extract", "--store", server.url + "/store", scratch.file("x.caibx"), scratch.file("out"))
+        #expect(untrusted.status == 1 && untrusted.stderr.contains("SSL_CERT_FILE") && !untrusted.stderr.contains("gave up after"), "\(untrusted.stderr)")
+        #expect(!scratch.exists("out"))
+        let trusted = try run(cairnPath, ["extract", "--store", server.url + "/store", scratch.file("x.caibx"), scratch.file("out")],
+                              environment: ["SSL_CERT_FILE": scratch.file("cert.pem")])
+        #expect(trusted.succeeded, "\(trusted.stderr)")
+        #expect(try scratch.read("out") == scratch.read("input"))
+    }
+
     @Test func unreachableServerFailsWithAClearError() throws {
         let scratch = try Scratch()
         let input = try scratch.write("input", randomBytes(100_000, seed: 53))

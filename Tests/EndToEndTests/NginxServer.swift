@@ -6,10 +6,14 @@ final class NginxServer {
     private let process = Process()
     private let scratch: Scratch
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    let secure: Bool
+    var url: String { "\(secure ? "https" : "http")://127.0.0.1:\(port)" }
 
-    /// - Parameter extraConfig: more directives for the `server` block.
-    init(root: String, extraConfig: String = "") throws {
+    /// - Parameters:
+    ///   - extraConfig: more directives for the `server` block.
+    ///   - tls: PEM certificate and key files: serve HTTPS instead of HTTP.
+    init(root: String, extraConfig: String = "", tls: (certificate: String, key: String)? = nil) throws {
+        secure = tls != nil
         scratch = try Scratch()
         port = try freePort()
         let dir = scratch.path
@@ -28,7 +32,8 @@ final class NginxServer {
                 scgi_temp_path \(dir)/scgi;
                 default_type application/octet-stream;
                 server {
-                    listen 127.0.0.1:\(port);
+                    listen 127.0.0.1:\(port)\(tls == nil ? "" : " ssl");
+                    \(tls.map { "ssl_certificate \($0.certificate); ssl_certificate_key \($0.key);" } ?? "")
                     root \(root);
                     \(extraConfig)
                 }

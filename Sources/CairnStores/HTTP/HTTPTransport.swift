@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+@preconcurrency import Glibc
 
 /// A response read whole: status, headers and body.
 public struct HTTPResponseData: Sendable {
@@ -37,9 +39,15 @@ public struct HTTPTransport: Sendable {
 
     /// One pool per redirect policy for the whole process. A connection attempt fails at once
     /// instead of being retried until the request's deadline, so that `retry` alone decides how
-    /// often to try again.
+    /// often to try again. TLS trusts the system's CAs, or those in `$SSL_CERT_FILE` (as OpenSSL,
+    /// curl and Python do: a private MinIO or Ceph often has its own CA).
     private static func makeClient(redirects: HTTPClient.Configuration.RedirectConfiguration) -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: redirects)
+        if let caFile = getenv("SSL_CERT_FILE").map({ String(cString: $0) }), !caFile.isEmpty {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
         configuration.timeout.connect = .seconds(10)
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
@@ -69,6 +77,9 @@ public struct HTTPTransport: Sendable {
                 }
             } catch let error as HTTPClientError where Self.isPermanent(error) {
                 throw HTTPTransportError("\(what): \(error)")
+            } catch let error as NIOSSLError {
+                // A certificate the client does not trust stays untrusted on every attempt.
+                throw HTTPTransportError("\(what): TLS failed: \(error) (a private CA can be given in SSL_CERT_FILE)")
             } catch is NIOTooManyBytesError {
                 throw HTTPTransportError("\(what): the body is larger than \(maximumBody) bytes")
             } catch is CancellationError {
