@@ -67,7 +67,7 @@ import Testing
         #expect(!scratch.exists("refused"))
     }
 
-    @Test func multipartUploadsAndRangedReads() async throws {
+    @Test func multipartRangesAndCompareAndSwap() async throws {
         let scratch = try Scratch()
         let moto = try MotoServer()
         let client = S3Client(
@@ -86,6 +86,15 @@ import Testing
         let uploads = try run("curl", ["-s", "-H", "Authorization: AWS4-HMAC-SHA256 Credential=cairn-test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
                                        "http://\(moto.endpoint)/\(MotoServer.bucket)?uploads"]).stdout
         #expect(uploads.contains("ListMultipartUploadsResult") && !uploads.contains("<Upload>"), "\(uploads)")
+
+        // Compare-and-swap with If-Match: only a writer that saw the current ETag wins.
+        let ref = client.location.key("refs/latest.json")
+        #expect(try await client.put(ref, bytes: Array("v1".utf8), condition: .absent))
+        let first = try #require(try await client.head(ref))
+        #expect(first.size == 2)
+        #expect(try await client.put(ref, bytes: Array("v2".utf8), condition: .matching(etag: first.etag)))
+        #expect(try await client.put(ref, bytes: Array("v3".utf8), condition: .matching(etag: first.etag)) == false)
+        #expect(try await client.get(ref) == Array("v2".utf8))
 
         // Small files go in one PUT.
         let small = try scratch.write("small", randomBytes(1000, seed: 68))

@@ -43,10 +43,24 @@ public struct S3Client: Sendable {
     }
 
     public func exists(_ key: String) async throws -> Bool {
+        try await head(key) != nil
+    }
+
+    /// What HEAD says about an object: its size and the ETag a conditional PUT can name.
+    public struct ObjectHead: Sendable {
+        public var size: UInt64
+        public var etag: String
+    }
+
+    /// The object's size and ETag, or nil if there is none.
+    public func head(_ key: String) async throws -> ObjectHead? {
         let response = try await send("HEAD", key: key)
         switch response.status {
-        case 200: return true
-        case 404: return false
+        case 200:
+            return ObjectHead(
+                size: response.headers.first(name: "content-length").flatMap { UInt64($0) } ?? 0,
+                etag: response.headers.first(name: "etag") ?? "")
+        case 404: return nil
         default: throw failure("HEAD", key: key, response)
         }
     }
