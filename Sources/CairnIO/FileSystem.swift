@@ -8,12 +8,17 @@ public enum FileSystem {
         public let modified: Double
         public let isRegular: Bool
         public let isBlockDevice: Bool
+        public let isDirectory: Bool
+        /// Changes whenever the file is replaced or rewritten: inode, modification time in
+        /// nanoseconds and size.
+        public let version: String
 
         init(_ s: Glibc.stat) {
             let kind = s.st_mode & S_IFMT
             size = UInt64(s.st_size)
             modified = Double(s.st_mtim.tv_sec) + Double(s.st_mtim.tv_nsec) / 1e9
-            (isRegular, isBlockDevice) = (kind == S_IFREG, kind == S_IFBLK)
+            (isRegular, isBlockDevice, isDirectory) = (kind == S_IFREG, kind == S_IFBLK, kind == S_IFDIR)
+            version = "\(s.st_ino)-\(s.st_mtim.tv_sec)\(String(s.st_mtim.tv_nsec).leftPadded(to: 9))-\(s.st_size)"
         }
     }
 
@@ -45,6 +50,24 @@ public enum FileSystem {
 
     public static func rename(_ from: String, to: String) throws {
         guard Glibc.rename(from, to) == 0 else { throw SystemError("rename \(from) to", to, Errno(rawValue: errno)) }
+    }
+
+    /// Gives the file at `from` a second name, unless something already has that name: then
+    /// returns false. Atomic, so it can publish a complete file only if nobody else did.
+    public static func link(_ from: String, to: String) throws -> Bool {
+        if Glibc.link(from, to) == 0 { return true }
+        guard errno == EEXIST else { throw SystemError("link \(from) to", to, Errno(rawValue: errno)) }
+        return false
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `path` (created if needed), which serialises
+    /// it with every other process doing the same.
+    public static func withExclusiveLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        let file = try File.open(path, .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        while flock(file.descriptor.rawValue, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw SystemError("lock", path, Errno(rawValue: errno)) }
+        }
+        return try body()
     }
 
     /// Removes a file; a file that is already gone is fine.

@@ -18,7 +18,7 @@ public struct S3ChunkStore: WritableChunkStore {
     }
 
     public func fetch(_ id: ChunkID) async throws -> StoredChunk? {
-        try await client.get(key(of: id)).map { StoredChunk(bytes: $0, isCompressed: true) }
+        try await client.get(key(of: id)).map { StoredChunk(bytes: $0.bytes, isCompressed: true) }
     }
 
     public func contains(_ id: ChunkID) async throws -> Bool {
@@ -63,7 +63,7 @@ public struct S3ChunkStore: WritableChunkStore {
             guard name.count == 4 + 1 + 64 + 6, name.hasSuffix(".cacnk"),
                 let id = ChunkID(hex: name.dropFirst(5).dropLast(6)), name.hasPrefix(id.hex.prefix(4) + "/")
             else { return nil }
-            return ChunkListing(id: id, isCompressed: true, size: object.size, modified: object.lastModified)
+            return ChunkListing(id: id, isCompressed: true, size: object.size, modified: object.modified)
         }
     }
 

@@ -8,7 +8,7 @@ extension S3Client {
     /// multipart upload is aborted so that no parts are left behind to pay for.
     /// Returns false when the condition failed (another writer won).
     @discardableResult
-    public func upload(file path: String, to key: String, condition: PutCondition = .none, partSize: Int = 16 << 20, concurrentParts: Int = 4) async throws -> Bool {
+    public func upload(file path: String, to key: String, condition: WriteCondition = .none, partSize: Int = 16 << 20, concurrentParts: Int = 4) async throws -> Bool {
         let file = try File.open(path, .readOnly)
         let size = try file.size()
         // S3 allows at most 10,000 parts, each but the last at least 5 MiB.
@@ -55,12 +55,12 @@ extension S3Client {
     }
 
     /// False when the condition failed. S3 may answer 200 and still report an error in the body.
-    private func completeMultipartUpload(_ key: String, uploadID: String, etags: [String], condition: PutCondition) async throws -> Bool {
+    private func completeMultipartUpload(_ key: String, uploadID: String, etags: [String], condition: WriteCondition) async throws -> Bool {
         let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(S3XML.escape($0.element))</ETag></Part>" }
         let body = Array(("<CompleteMultipartUpload>" + parts.joined() + "</CompleteMultipartUpload>").utf8)
         let response = try await send(
             "POST", path: location.path(ofKey: key), query: [("uploadId", uploadID)],
-            headers: [("Content-Type", "application/xml")] + condition.headers, body: body)
+            headers: [("Content-Type", "application/xml")] + Self.headers(for: condition), body: body)
         switch response.status {
         case 200:
             let xml = Substring(decoding: response.body, as: UTF8.self)

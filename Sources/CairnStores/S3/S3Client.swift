@@ -5,18 +5,10 @@ import NIOCore
 import NIOHTTP1
 internal import COpenSSL
 
-/// One object found by listing.
-public struct S3Object: Sendable {
-    public var key: String
-    public var size: UInt64
-    /// Seconds since the epoch.
-    public var lastModified: Double
-}
-
 /// A small S3 client: signed object GET/HEAD/PUT/DELETE, conditional PUT, ListObjectsV2 with
 /// pagination and DeleteObjects in batches, path-style or virtual-hosted.
 public struct S3Client: Sendable {
-    public let location: S3Location
+    public private(set) var location: S3Location
     let signer: SigV4Signer?
     let transport: HTTPTransport
 
@@ -30,13 +22,21 @@ public struct S3Client: Sendable {
         self.transport = transport
     }
 
-    /// The object's bytes, or those in `range`, or nil if there is no object.
-    public func get(_ key: String, range: Range<UInt64>? = nil) async throws -> [UInt8]? {
+    /// The same bucket and credentials, with `name` appended to the key prefix.
+    public func under(_ name: String) -> S3Client {
+        var copy = self
+        copy.location.prefix = location.key(name)
+        return copy
+    }
+
+    /// The object (or the bytes in `range` of it) with its ETag, or nil if there is no object.
+    public func get(_ key: String, range: Range<UInt64>? = nil) async throws -> StoredObject? {
         let headers = range.map { [("Range", "bytes=\($0.lowerBound)-\($0.upperBound - 1)")] } ?? []
         let response = try await send("GET", key: key, headers: headers)
+        let object = StoredObject(bytes: response.body, etag: response.headers.first(name: "etag") ?? "")
         switch response.status {
-        case 200 where range == nil: return response.body
-        case 206 where response.body.count == range?.count: return response.body
+        case 200 where range == nil: return object
+        case 206 where response.body.count == range?.count: return object
         case 404: return nil
         default: throw failure(range.map { "GET bytes \($0.lowerBound)..<\($0.upperBound) of" } ?? "GET", key: key, response)
         }
@@ -46,45 +46,24 @@ public struct S3Client: Sendable {
         try await head(key) != nil
     }
 
-    /// What HEAD says about an object: its size and the ETag a conditional PUT can name.
-    public struct ObjectHead: Sendable {
-        public var size: UInt64
-        public var etag: String
-    }
-
-    /// The object's size and ETag, or nil if there is none.
-    public func head(_ key: String) async throws -> ObjectHead? {
+    /// The object's size, ETag and modification time, or nil if there is none.
+    public func head(_ key: String) async throws -> ObjectInfo? {
         let response = try await send("HEAD", key: key)
         switch response.status {
         case 200:
-            return ObjectHead(
-                size: response.headers.first(name: "content-length").flatMap { UInt64($0) } ?? 0,
-                etag: response.headers.first(name: "etag") ?? "")
+            return ObjectInfo(
+                key: key, size: response.headers.first(name: "content-length").flatMap { UInt64($0) } ?? 0,
+                etag: response.headers.first(name: "etag") ?? "",
+                modified: response.headers.first(name: "last-modified").flatMap(UTCTime.epochSeconds(parsing:)).map(Double.init) ?? 0)
         case 404: return nil
         default: throw failure("HEAD", key: key, response)
         }
     }
 
-    public enum PutCondition: Sendable {
-        case none
-        /// Only if no object has the key (`If-None-Match: *`).
-        case absent
-        /// Only if the object still has this ETag (`If-Match`).
-        case matching(etag: String)
-
-        var headers: [(String, String)] {
-            switch self {
-            case .none: []
-            case .absent: [("If-None-Match", "*")]
-            case .matching(let etag): [("If-Match", etag)]
-            }
-        }
-    }
-
     /// Writes an object; returns false when the condition failed (412/409: another writer won).
     @discardableResult
-    public func put(_ key: String, bytes: [UInt8], condition: PutCondition = .none, contentType: String = "application/octet-stream") async throws -> Bool {
-        let headers = [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + condition.headers
+    public func put(_ key: String, bytes: [UInt8], condition: WriteCondition = .none, contentType: String = "application/octet-stream") async throws -> Bool {
+        let headers = [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + Self.headers(for: condition)
         let response = try await send("PUT", key: key, headers: headers, body: bytes)
         switch response.status {
         case 200: return true
@@ -115,14 +94,14 @@ public struct S3Client: Sendable {
     }
 
     /// Every object under `prefix`, following continuation tokens.
-    public func list(prefix: String) async throws -> [S3Object] {
+    public func list(prefix: String) async throws -> [ObjectInfo] {
         try await list(prefix: prefix, ifAtMost: .max) ?? []
     }
 
     /// Every object under `prefix`, or nil as soon as there turn out to be more than `limit`
     /// (listing stops there).
-    public func list(prefix: String, ifAtMost limit: Int) async throws -> [S3Object]? {
-        var objects = [S3Object]()
+    public func list(prefix: String, ifAtMost limit: Int) async throws -> [ObjectInfo]? {
+        var objects = [ObjectInfo]()
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix)]
@@ -132,9 +111,9 @@ public struct S3Client: Sendable {
             let xml = Substring(decoding: response.body, as: UTF8.self)
             for entry in S3XML.elements("Contents", in: xml) {
                 guard let key = S3XML.text("Key", in: entry) else { continue }
-                objects.append(S3Object(
-                    key: key, size: UInt64(S3XML.text("Size", in: entry) ?? "") ?? 0,
-                    lastModified: S3XML.text("LastModified", in: entry).flatMap(Self.parseTimestamp) ?? 0))
+                objects.append(ObjectInfo(
+                    key: key, size: UInt64(S3XML.text("Size", in: entry) ?? "") ?? 0, etag: S3XML.text("ETag", in: entry) ?? "",
+                    modified: S3XML.text("LastModified", in: entry).flatMap(UTCTime.epochSeconds(parsing:)).map(Double.init) ?? 0))
             }
             if objects.count > limit { return nil }
             token = S3XML.text("IsTruncated", in: xml) == "true" ? S3XML.text("NextContinuationToken", in: xml) : nil
@@ -177,12 +156,12 @@ public struct S3Client: Sendable {
         return S3Error(message)
     }
 
-    /// `2026-11-22T19:40:00.000Z` as seconds since the epoch.
-    static func parseTimestamp(_ text: String) -> Double? {
-        let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-        guard numbers.count >= 6 else { return nil }
-        return Double(UTCTime.epochSeconds(of: .init(
-            year: numbers[0], month: numbers[1], day: numbers[2], hour: numbers[3], minute: numbers[4], second: numbers[5])))
+    static func headers(for condition: WriteCondition) -> [(String, String)] {
+        switch condition {
+        case .none: []
+        case .absent: [("If-None-Match", "*")]
+        case .matching(let etag): [("If-Match", etag)]
+        }
     }
 
     static func base64MD5(_ bytes: [UInt8]) -> String {

@@ -21,6 +21,24 @@ enum UTCTime {
             hour: secondOfDay / 3600, minute: secondOfDay % 3600 / 60, second: secondOfDay % 60)
     }
 
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// Seconds since the epoch of an S3 timestamp: ISO 8601 as listings write it
+    /// (`2026-11-22T19:40:00.000Z`) or an HTTP date as headers do (`Sun, 22 Nov 2026 19:40:00 GMT`).
+    static func epochSeconds(parsing text: String) -> Int? {
+        let fields = text.split(whereSeparator: { !$0.isNumber && !$0.isLetter })
+        if let monthField = fields.firstIndex(where: { months.contains(String($0)) }) {
+            let numbers = fields[(monthField + 1)...].compactMap { Int($0) }
+            guard monthField >= 1, let day = Int(fields[monthField - 1]), numbers.count >= 4,
+                let month = months.firstIndex(of: String(fields[monthField]))
+            else { return nil }
+            return epochSeconds(of: Components(year: numbers[0], month: month + 1, day: day, hour: numbers[1], minute: numbers[2], second: numbers[3]))
+        }
+        let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard numbers.count >= 6 else { return nil }
+        return epochSeconds(of: Components(year: numbers[0], month: numbers[1], day: numbers[2], hour: numbers[3], minute: numbers[4], second: numbers[5]))
+    }
+
     static func epochSeconds(of c: Components) -> Int {
         let year = c.month <= 2 ? c.year - 1 : c.year
         let era = (year >= 0 ? year : year - 399) / 400
