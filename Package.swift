@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CairnStores", targets: ["CairnStores"]),
         .library(name: "CairnBlob", targets: ["CairnBlob"]),
         .library(name: "CairnIO", targets: ["CairnIO"]),
+        .library(name: "CairnRelease", targets: ["CairnRelease"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -56,10 +57,18 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // Publishing and pulling builds: bucket layout, manifests, refs with lineage.
+        .target(
+            name: "CairnRelease",
+            dependencies: [
+                "CairnCasync", "CairnStores", "CairnBlob", "CairnIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "CairnCasync", "CairnStores", "CairnBlob",
+                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -6,19 +6,24 @@ import SystemPackage
 public enum BlobDigest {
     /// The digest of a file or block device's bytes, read in large blocks.
     public static func ofFile(_ path: String, digest: DigestAlgorithm, progress: ProgressCounter? = nil) throws -> ChunkID {
+        try ofFile(path, digests: [digest], progress: progress)[0]
+    }
+
+    /// Several digests of a file's bytes from one read of it, in the order asked for.
+    public static func ofFile(_ path: String, digests: [DigestAlgorithm], progress: ProgressCounter? = nil) throws -> [ChunkID] {
         let file = try File.open(path, .readOnly)
         progress?.setExpected(Int(try file.size()))
-        let hasher = digest.makeHasher()
+        let hashers = digests.map { $0.makeHasher() }
         let buffer = ByteBlock(capacity: 4 << 20)
         var offset: UInt64 = 0
         while true {
             let count = try file.read(into: buffer.memory, at: offset)
             if count == 0 { break }
-            hasher.update(buffer.bytes(0..<count))
+            for hasher in hashers { hasher.update(buffer.bytes(0..<count)) }
             offset += UInt64(count)
             progress?.add(count)
         }
-        return hasher.finalize()
+        return hashers.map { $0.finalize() }
     }
 
     /// SHA-512/256 of the blob rebuilt from the index's chunks, whatever the index's own digest,

@@ -4,10 +4,14 @@ import ArgumentParser
 struct Cairn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn",
-        abstract: "Chunk, store and restore OS images, byte-compatible with casync.",
+        abstract: "Chunk, store, publish and restore OS images, byte-compatible with casync.",
+        version: version,
         subcommands: [
             MakeCommand.self, ExtractCommand.self, DigestCommand.self, VerifyCommand.self,
             InfoCommand.self, ListChunksCommand.self, ChunkCommand.self, GCCommand.self,
+            PublishCommand.self,
         ]
     )
+
+    static let version = "0.4.0"
 }

@@ -89,6 +89,14 @@ func makeTransport(followsRedirects: Bool) throws -> HTTPTransport {
     return HTTPTransport(retry: retry, timeout: .seconds(try setting("CAIRN_HTTP_TIMEOUT", default: 60)), followsRedirects: followsRedirects)
 }
 
+/// A client for an `s3+http(s)://HOST[:PORT]/BUCKET/PREFIX` location, with credentials and
+/// region from the environment, that never follows redirects.
+func makeS3Client(_ location: String) throws -> S3Client {
+    S3Client(
+        location: try S3Location(parsing: location), credentials: S3Credentials.fromEnvironment(),
+        region: S3Credentials.regionFromEnvironment(), transport: try makeTransport(followsRedirects: false))
+}
+
 /// Opens a store to read chunks from: a local directory, an `http(s)://` base URL (redirects
 /// are followed) or an S3 bucket. `requests` bounds the requests in flight to a network store.
 func openReadableStore(_ location: String, requests: Int? = nil) throws -> any ChunkStore {
@@ -102,10 +110,7 @@ func openReadableStore(_ location: String, requests: Int? = nil) throws -> any C
 /// `s3+http(s)://HOST[:PORT]/BUCKET/PREFIX` bucket (credentials and region from the environment).
 func openWritableStore(_ location: String, requests: Int? = nil) throws -> any WritableChunkStore {
     if location.hasPrefix("s3+") {
-        let client = S3Client(
-            location: try S3Location(parsing: location), credentials: S3Credentials.fromEnvironment(),
-            region: S3Credentials.regionFromEnvironment(), transport: try makeTransport(followsRedirects: false))
-        return S3ChunkStore(client: client, concurrentRequests: requests ?? 16)
+        return S3ChunkStore(client: try makeS3Client(location), concurrentRequests: requests ?? 16)
     }
     if location.hasPrefix("http://") || location.hasPrefix("https://") {
         throw ValidationError("store \(location) is an HTTP base URL, which is read-only")

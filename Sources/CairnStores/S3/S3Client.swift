@@ -68,6 +68,8 @@ public struct S3Client: Sendable {
         switch response.status {
         case 200: return true
         case 412, 409: return false
+        // Some servers (moto) answer a conditional PUT over a deleted object with 404.
+        case 404 where condition != .none: return false
         default: throw failure("PUT", key: key, response)
         }
     }

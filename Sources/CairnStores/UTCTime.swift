@@ -1,6 +1,8 @@
+import FoundationEssentials
+
 /// Civil UTC dates to and from seconds since the epoch (Howard Hinnant's days-from-civil
 /// algorithms), without C's `tm`, whose module changes with the include order of C headers.
-enum UTCTime {
+public enum UTCTime {
     struct Components: Equatable {
         var year, month, day, hour, minute, second: Int
     }
@@ -25,7 +27,7 @@ enum UTCTime {
 
     /// Seconds since the epoch of an S3 timestamp: ISO 8601 as listings write it
     /// (`2026-11-22T19:40:00.000Z`) or an HTTP date as headers do (`Sun, 22 Nov 2026 19:40:00 GMT`).
-    static func epochSeconds(parsing text: String) -> Int? {
+    public static func epochSeconds(parsing text: String) -> Int? {
         let fields = text.split(whereSeparator: { !$0.isNumber && !$0.isLetter })
         if let monthField = fields.firstIndex(where: { months.contains(String($0)) }) {
             let numbers = fields[(monthField + 1)...].compactMap { Int($0) }
@@ -38,6 +40,16 @@ enum UTCTime {
         guard numbers.count >= 6 else { return nil }
         return epochSeconds(of: Components(year: numbers[0], month: numbers[1], day: numbers[2], hour: numbers[3], minute: numbers[4], second: numbers[5]))
     }
+
+    /// `2026-11-22T19:40:00Z`, as manifests and refs record times.
+    public static func iso8601(epochSeconds seconds: Int) -> String {
+        let c = components(ofEpochSeconds: seconds)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(c.year)-\(two(c.month))-\(two(c.day))T\(two(c.hour)):\(two(c.minute)):\(two(c.second))Z"
+    }
+
+    /// Seconds since the epoch now.
+    public static func now() -> Int { Int(Date().timeIntervalSince1970) }
 
     static func epochSeconds(of c: Components) -> Int {
         let year = c.month <= 2 ? c.year - 1 : c.year

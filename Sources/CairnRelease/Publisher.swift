@@ -1,0 +1,241 @@
+import CairnBlob
+import CairnCasync
+import CairnIO
+import CairnStores
+import SystemPackage
+
+/// What `publish` works on and where it puts things.
+public struct PublishOptions: Sendable {
+    public var image: String
+    public var build: BuildIdentity
+    /// Already made safe for a key.
+    public var ref: String
+    public var layout: BucketLayout
+    public var sizes: ChunkSizes
+    /// The local chunk cache (a casync store) that CI keeps between runs.
+    public var cache: String
+    /// Where the artifacts go: manifest, index, dedupe figures, checksums.
+    public var out: String
+    /// The bucket; nil makes a dry run.
+    public var bucket: (any ObjectStore)?
+    /// The public base URL in front of the bucket, for the smoke extraction after upload.
+    public var publicSource: (any ObjectSource)?
+    public var inputs: [String: String] = [:]
+    public var tool: String
+    public var actor: String?
+    public var jobs = defaultJobs
+
+    public init(image: String, build: BuildIdentity, ref: String, layout: BucketLayout, sizes: ChunkSizes, cache: String, out: String, tool: String) {
+        (self.image, self.build, self.ref, self.layout, self.sizes, self.cache, self.out, self.tool) =
+            (image, build, ref, layout, sizes, cache, out, tool)
+    }
+}
+
+/// What a publish did.
+public struct PublishReport: Sendable, Codable {
+    /// The manifest in the bucket (an equivalent one from an earlier run of the same build is kept).
+    public var manifest: ComposeManifest
+    public var manifestKey: String
+    public var published = false
+    /// Chunks and compressed bytes this run uploaded (a re-run uploads only what is still missing).
+    public var uploadedChunks = 0
+    public var uploadedBytes: UInt64 = 0
+    /// Whether this run moved the ref (false when it already named the build).
+    public var refMoved = false
+    public var artifacts: [String] = []
+}
+
+/// The producer flow of seed 000, in its order: chunk the image into the local cache and write
+/// the index; check it (the index's blob has the image's digests, by a smoke extraction);
+/// measure what the bucket lacks; upload those chunks, then the immutable index, manifest and
+/// image; extract once more from what was uploaded; and only then move the ref by
+/// compare-and-swap. A failure at any step leaves the ref where it was; a re-run converges.
+public struct Publisher: Sendable {
+    public let options: PublishOptions
+    /// Step messages for a person reading the log.
+    public let log: @Sendable (String) -> Void
+
+    public init(options: PublishOptions, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        (self.options, self.log) = (options, log)
+    }
+
+    /// How often a ref update that lost a compare-and-swap re-reads the ref and tries again.
+    static let refAttempts = 10
+
+    public func run() async throws -> PublishReport {
+        let build = options.build.id
+        let layout = options.layout
+        try FileSystem.makeDirectories(options.out)
+        try FileSystem.makeDirectories(options.cache)
+
+        log("hashing \(options.image)")
+        let imageDigests = try BlobDigest.ofFile(options.image, digests: [.sha256, .sha512_256])
+        let imageSize = try File.open(options.image, .readOnly).size()
+
+        log("chunking into the cache \(options.cache)")
+        let indexPath = options.out + "/compose-\(build).caibx"
+        var makeOptions = MakeOptions()
+        makeOptions.sizes = options.sizes
+        makeOptions.jobs = options.jobs
+        let cache = LocalChunkStore(root: options.cache)
+        let made = try await MakeEngine(options: makeOptions, store: cache).run(input: options.image, index: indexPath)
+        let index = try IndexFile.read(indexPath)
+        let indexBytes = try File.open(indexPath, .readOnly).readAll()
+
+        log("smoke extraction from the cache")
+        try await smokeExtract(index, from: [cache], expecting: imageDigests, source: "the cache \(options.cache)")
+
+        let unique = Self.uniqueChunks(of: index)
+        var dedupe: DedupeFigures
+        var missing = [BlobIndex.Chunk]()
+        var current: (pointer: RefPointer, etag: String)?
+        if let bucket = options.bucket {
+            log("comparing with \(bucket)")
+            let held = Set(try await bucket.chunkStore(prefix: layout.chunks).list().map(\.id))
+            dedupe = DedupeFigures(measuredAgainst: "\(bucket)/\(layout.chunks)")
+            missing = unique.filter { !held.contains($0.id) }
+            dedupe.newChunks = missing.count
+            dedupe.newBytes = missing.reduce(0) { $0 + UInt64($1.size) }
+            current = try await readRef(in: bucket)
+        } else {
+            dedupe = DedupeFigures(measuredAgainst: options.cache)
+            dedupe.newChunks = made.newChunks
+            dedupe.newBytes = made.newChunkBytes
+        }
+        dedupe.reusedChunks = unique.count - dedupe.newChunks
+        dedupe.reusedBytes = unique.reduce(0) { $0 + UInt64($1.size) } - dedupe.newBytes
+
+        let manifest = ComposeManifest(
+            build: .init(id: build, run: options.build.run, attempt: options.build.attempt, sha: options.build.sha),
+            ref: options.ref,
+            image: .init(key: layout.image(build), size: imageSize, sha256: imageDigests[0].hex, casyncDigest: imageDigests[1].hex),
+            index: .init(
+                key: layout.index(build), sha256: DigestAlgorithm.sha256.hash(indexBytes).hex,
+                chunkSize: "\(options.sizes.min):\(options.sizes.avg):\(options.sizes.max)", digest: index.digest.rawValue,
+                chunks: index.chunks.count, uniqueChunks: unique.count),
+            dedupe: dedupe, inputs: options.inputs, tool: options.tool,
+            // A re-run after the ref already moved keeps the parent the first run recorded.
+            parent: current.flatMap { $0.pointer.build == build ? $0.pointer.previous : $0.pointer.build })
+        var report = PublishReport(manifest: manifest, manifestKey: layout.manifest(build))
+        report.artifacts = try writeArtifacts(manifest, indexPath: indexPath)
+        guard let bucket = options.bucket else { return report }
+
+        log("uploading \(missing.count) chunks")
+        let chunks = bucket.chunkStore(prefix: layout.chunks)
+        let sizes = try await mapConcurrently(missing, width: chunks.concurrentRequests) { chunk in
+            guard let stored = try await cache.fetch(chunk.id) else {
+                throw ReleaseError.missing(key: "chunk \(chunk.id)", store: cache.description)
+            }
+            try await chunks.store(chunk.id, bytes: stored.bytes, isCompressed: stored.isCompressed)
+            return stored.bytes.count
+        }
+        report.uploadedChunks = sizes.count
+        report.uploadedBytes = sizes.reduce(0) { $0 + UInt64($1) }
+
+        log("uploading the index, manifest and image")
+        try await putImmutable(manifest.index.key, bytes: indexBytes, in: bucket)
+        report.manifest = try await putManifest(manifest, in: bucket)
+        if try await !bucket.upload(file: options.image, to: manifest.image.key, condition: .absent) {
+            // The manifest, written first, already names this image; only its size can be checked cheaply.
+            let existing = try await bucket.head(manifest.image.key)
+            guard existing?.size == imageSize else {
+                throw ReleaseError.conflict(key: manifest.image.key, store: bucket.description, problem: "it holds \(existing?.size ?? 0) bytes, the image \(imageSize)")
+            }
+        }
+
+        let source: any ObjectSource = options.publicSource ?? bucket
+        log("smoke extraction from \(source)")
+        guard let uploadedIndex = try await source.get(manifest.index.key) else {
+            throw ReleaseError.missing(key: manifest.index.key, store: source.description)
+        }
+        guard uploadedIndex.bytes == indexBytes else {
+            throw ReleaseError.integrity("\(manifest.index.key) read back from \(source) differs from the index just uploaded")
+        }
+        try await smokeExtract(index, from: [source.chunkSource(prefix: layout.chunks)], expecting: imageDigests, source: "\(source)")
+
+        report.refMoved = try await moveRef(to: build, current: current, in: bucket)
+        report.published = true
+        return report
+    }
+
+    /// Each chunk once, in index order.
+    static func uniqueChunks(of index: BlobIndex) -> [BlobIndex.Chunk] {
+        var seen = Set<ChunkID>()
+        return index.chunks.filter { seen.insert($0.id).inserted }
+    }
+
+    /// Rebuilds the image from `stores` beside the artifacts and checks both of its digests.
+    private func smokeExtract(_ index: BlobIndex, from stores: [any ChunkStore], expecting digests: [ChunkID], source: String) async throws {
+        let path = options.out + "/.smoke-" + FileSystem.randomSuffix() + ".ero"
+        defer { try? FileSystem.remove(path) }
+        var extract = ExtractOptions(fetcher: ChunkFetcher(stores: stores, digest: index.digest))
+        extract.jobs = options.jobs
+        _ = try await ExtractEngine(options: extract).run(index: index, output: path)
+        let got = try BlobDigest.ofFile(path, digests: [.sha256, .sha512_256])
+        guard got == digests else {
+            throw ReleaseError.integrity(
+                "the image rebuilt from \(source) has SHA-256 \(got[0]) and casync digest \(got[1]), "
+                    + "but \(options.image) has \(digests[0]) and \(digests[1])")
+        }
+    }
+
+    private func readRef(in bucket: any ObjectStore) async throws -> (pointer: RefPointer, etag: String)? {
+        let key = options.layout.latest(options.ref)
+        guard let object = try await bucket.get(key) else { return nil }
+        return (try RefPointer(decoding: object.bytes, key: key), object.etag)
+    }
+
+    /// Writes an object that must never change: the same bytes again are fine, other bytes are an error.
+    private func putImmutable(_ key: String, bytes: [UInt8], in bucket: any ObjectStore) async throws {
+        if try await bucket.put(key, bytes: bytes, condition: .absent) { return }
+        guard try await bucket.get(key)?.bytes == bytes else {
+            throw ReleaseError.conflict(key: key, store: bucket.description, problem: "its bytes differ")
+        }
+    }
+
+    /// Writes the manifest unless an earlier run of the same build wrote an equivalent one, which is kept.
+    private func putManifest(_ manifest: ComposeManifest, in bucket: any ObjectStore) async throws -> ComposeManifest {
+        let key = options.layout.manifest(manifest.build.id)
+        if try await bucket.put(key, bytes: manifest.encoded(), condition: .absent) { return manifest }
+        guard let object = try await bucket.get(key) else { throw ReleaseError.missing(key: key, store: bucket.description) }
+        let existing = try ComposeManifest(decoding: object.bytes, key: key)
+        guard existing.describesSameBuild(as: manifest) else {
+            throw ReleaseError.conflict(key: key, store: bucket.description, problem: "it describes another image or index for build \(manifest.build.id)")
+        }
+        return existing
+    }
+
+    /// Moves the ref to `build` by compare-and-swap; a writer that lost re-reads and tries again
+    /// on top of the winner, so no update is lost. Returns false if the ref already named the build.
+    private func moveRef(to build: String, current: (pointer: RefPointer, etag: String)?, in bucket: any ObjectStore) async throws -> Bool {
+        var current = current
+        let key = options.layout.latest(options.ref)
+        for _ in 0..<Self.refAttempts {
+            if current?.pointer.build == build { return false }
+            let next = RefPointer.moving(
+                current?.pointer, ref: options.ref, to: build, layout: options.layout, action: "publish", actor: options.actor,
+                at: UTCTime.iso8601(epochSeconds: UTCTime.now()))
+            if try await bucket.put(key, bytes: next.encoded(), condition: current.map { .matching(etag: $0.etag) } ?? .absent) {
+                log("\(key) now names \(build)")
+                return true
+            }
+            current = try await readRef(in: bucket)
+        }
+        throw ReleaseError.integrity("\(key) in \(bucket) kept changing under \(Self.refAttempts) attempts to move it to \(build); nothing was moved")
+    }
+
+    /// The dry run's files (also written when publishing): manifest, dedupe figures, checksums.
+    private func writeArtifacts(_ manifest: ComposeManifest, indexPath: String) throws -> [String] {
+        let imageName = FileSystem.lastComponent(of: options.image)
+        let indexName = FileSystem.lastComponent(of: indexPath)
+        let files: [(String, [UInt8])] = [
+            ("compose-manifest.json", try manifest.encoded()),
+            ("dedupe-stats.json", try ReleaseJSON.encode(manifest.dedupe)),
+            ("\(imageName).sha256", Array("\(manifest.image.sha256)  \(imageName)\n".utf8)),
+            ("\(imageName).digest", Array("\(manifest.image.casyncDigest)\n".utf8)),
+            ("\(indexName).sha256", Array("\(manifest.index.sha256)  \(indexName)\n".utf8)),
+        ]
+        for (name, bytes) in files { try AtomicFile.write(bytes, to: options.out + "/" + name) }
+        return [indexName] + files.map(\.0)
+    }
+}

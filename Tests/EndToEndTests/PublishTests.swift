@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+
+/// `cairn publish`: seed 000's producer flow against a local-directory bucket, moto and nginx.
+@Suite struct PublishTests {
+    /// A CI checkout: an EROFS image in mkosi.output, built from files that version `version` changes.
+    static func checkout(_ scratch: Scratch, version: Int) throws {
+        let tree = scratch.file("tree")
+        try? FileManager.default.removeItem(atPath: tree)
+        try FileManager.default.createDirectory(atPath: tree + "/usr/lib", withIntermediateDirectories: true)
+        for n in 0..<30 {
+            // Version 2 rewrites a few files and adds one; the rest stays the same.
+            let seed = UInt64(200 + n) + (version > 1 && n % 10 == 0 ? 1000 : 0)
+            try Data(randomBytes(40_000 + 3000 * n, seed: seed)).write(to: URL(fileURLWithPath: "\(tree)/usr/lib/lib\(n).so"))
+        }
+        if version > 1 { try Data(randomBytes(300_000, seed: 299)).write(to: URL(fileURLWithPath: "\(tree)/usr/lib/new.so")) }
+        try FileManager.default.createDirectory(atPath: scratch.file("mkosi.output"), withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: scratch.file("mkosi.output/live-pocket-fedora.ero"))
+        let mkfs = try run("mkfs.erofs", ["--quiet", "-T0", "--all-root", "-U", "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+                                          scratch.file("mkosi.output/live-pocket-fedora.ero"), tree])
+        #expect(mkfs.succeeded, "\(mkfs.stderr)")
+    }
+
+    static func json(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] ?? [:]
+    }
+
+    /// Publish twice to a local bucket in the seed's layout; casync reads what cairn published.
+    @Test func publishTwoVersionsToALocalBucket() throws {
+        let scratch = try Scratch()
+        try Self.checkout(scratch, version: 1)
+        let p = scratch.file("bucket/live-pocket-fedora")
+        func publish(number: String, _ extra: [String] = []) throws -> Run {
+            try run(cairnPath, ["publish", "--bucket", scratch.file("bucket"), "--prefix", "live-pocket-fedora", "--run", number, "--attempt", "1", "--sha", "abc123",
+                                        "--ref", "feature/x", "--input", "kernel=6.8.0", "--chunk-size", "16384:65536:262144"] + extra, in: scratch.path,
+                            environment: ["GITHUB_OUTPUT": scratch.file("github-output"), "GITHUB_STEP_SUMMARY": scratch.file("summary.md")])
+        }
+        let first = try publish(number: "100")
+        #expect(first.succeeded, "\(first.stderr)")
+        for key in ["casync/indexes/compose-100-1-abc123.caibx", "casync/manifests/100-1-abc123.json",
+                    "casync/refs/feature-x/latest.json", "images/100-1-abc123.ero"] {
+            #expect(FileManager.default.fileExists(atPath: p + "/" + key), "\(key) is missing")
+        }
+        #expect(try scratch.read("bucket/live-pocket-fedora/images/100-1-abc123.ero") == scratch.read("mkosi.output/live-pocket-fedora.ero"))
+        // casync extracts the published index from the published chunks.
+        let extracted = try casync("extract", "--store=\(p)/casync/chunks", "\(p)/casync/indexes/compose-100-1-abc123.caibx", scratch.file("casync.ero"))
+        #expect(extracted.succeeded, "\(extracted.stderr)")
+        #expect(try scratch.read("casync.ero") == scratch.read("mkosi.output/live-pocket-fedora.ero"))
+        for artifact in ["compose-manifest.json", "compose-100-1-abc123.caibx", "dedupe-stats.json", "live-pocket-fedora.ero.sha256", "live-pocket-fedora.ero.digest"] {
+            #expect(scratch.exists("mkosi.output/compose/" + artifact), "\(artifact) is missing")
+        }
+        #expect(try String(decoding: scratch.read("mkosi.output/compose/live-pocket-fedora.ero.sha256"), as: UTF8.self)
+            == sha256sum(scratch.file("mkosi.output/live-pocket-fedora.ero")) + "  live-pocket-fedora.ero\n")
+        #expect(try String(decoding: scratch.read("mkosi.output/compose/live-pocket-fedora.ero.digest"), as: UTF8.self)
+            == casync("digest", scratch.file("mkosi.output/live-pocket-fedora.ero")).stdout)
+        let manifest = try Self.json("\(p)/casync/manifests/100-1-abc123.json")
+        #expect((manifest["inputs"] as? [String: String]) == ["kernel": "6.8.0"])
+        #expect((manifest["index"] as? [String: Any])?["chunk_size"] as? String == "16384:65536:262144")
+        #expect(manifest["parent"] == nil)
+
+        // The second version uploads only its new chunks and records its lineage.
+        try Self.checkout(scratch, version: 2)
+        let second = try publish(number: "101", ["--json"])
+        #expect(second.succeeded, "\(second.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any] ?? [:]
+        let dedupe = (report["manifest"] as? [String: Any])?["dedupe"] as? [String: Any] ?? [:]
+        #expect((dedupe["reusedBytes"] as? Int ?? 0) > 0 && (dedupe["newBytes"] as? Int ?? 0) > 0, "\(dedupe)")
+        #expect(report["uploadedChunks"] as? Int == dedupe["newChunks"] as? Int)
+        let latest = try Self.json("\(p)/casync/refs/feature-x/latest.json")
+        #expect(latest["build"] as? String == "101-1-abc123" && latest["previous"] as? String == "100-1-abc123")
+        #expect((latest["history"] as? [[String: Any]])?.compactMap { $0["build"] as? String } == ["101-1-abc123", "100-1-abc123"])
+        #expect(try Self.json("\(p)/casync/manifests/101-1-abc123.json")["parent"] as? String == "100-1-abc123")
+
+        let outputs = try String(decoding: scratch.read("github-output"), as: UTF8.self)
+        #expect(outputs.contains("build_id=101-1-abc123\n") && outputs.contains("published=true\n") && outputs.contains("new_bytes="))
+        #expect(try String(decoding: scratch.read("summary.md"), as: UTF8.self).contains("| reused |"))
+    }
+
+    /// The same build again changes nothing; another image under the same build is refused and
+    /// leaves the ref alone.
+    @Test func republishingIsIdempotentAndConflictsAreRefused() throws {
+        let scratch = try Scratch()
+        try Self.checkout(scratch, version: 1)
+        let arguments = ["publish", "--bucket", scratch.file("bucket"), "--run", "7", "--sha", "f00d", "--ref", "main", "--json"]
+        #expect(try run(cairnPath, arguments, in: scratch.path).succeeded)
+        let latest = try scratch.read("bucket/casync/refs/main/latest.json")
+        let again = try run(cairnPath, arguments, in: scratch.path)
+        #expect(again.succeeded, "\(again.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(report["uploadedChunks"] as? Int == 0 && report["refMoved"] as? Bool == false)
+        #expect(try scratch.read("bucket/casync/refs/main/latest.json") == latest)
+
+        try Self.checkout(scratch, version: 2)
+        let conflict = try run(cairnPath, arguments, in: scratch.path)
+        #expect(conflict.status == 1)
+        #expect(conflict.stderr.contains("compose-7-1-f00d.caibx") && conflict.stderr.contains("already exists"), "\(conflict.stderr)")
+        #expect(try scratch.read("bucket/casync/refs/main/latest.json") == latest)
+    }
+
+    /// The seed's environment: R2_* names the bucket and credentials, GITHUB_* the build; without
+    /// secrets or with COMPOSE_ENABLE_PUBLISH=0 it is a dry run that still checks and writes artifacts.
+    @Test func environmentMatrixAgainstS3() throws {
+        let scratch = try Scratch()
+        try Self.checkout(scratch, version: 1)
+        let moto = try MotoServer()
+        let ci = [
+            "GITHUB_RUN_ID": "555", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_SHA": "0123abcd", "GITHUB_REF_NAME": "42/merge",
+            "COMPOSE_PREFIX": "live-pocket-fedora", "R2_BUCKET": MotoServer.bucket, "R2_ENDPOINT_URL": "http://\(moto.endpoint)",
+        ]
+        let noSecrets = ["/usr/bin/env", "-u", "AWS_ACCESS_KEY_ID", "-u", "AWS_SECRET_ACCESS_KEY", "-u", "R2_ACCESS_KEY_ID", "-u", "R2_SECRET_ACCESS_KEY"]
+
+        let fork = try run(noSecrets[0], Array(noSecrets.dropFirst()) + [cairnPath, "publish"], in: scratch.path, environment: ci)
+        #expect(fork.succeeded, "\(fork.stderr)")
+        #expect(fork.stderr.contains("dry run: no credentials") && fork.stdout.contains("dry run"), "\(fork.stderr)")
+        #expect(scratch.exists("mkosi.output/compose/compose-555-2-0123abcd.caibx"))
+        let dryManifest = try Self.json(scratch.file("mkosi.output/compose/compose-manifest.json"))
+        #expect((dryManifest["index"] as? [String: Any])?["chunk_size"] as? String == "262144:1048576:4194304")
+        #expect((dryManifest["build"] as? [String: Any])?["id"] as? String == "555-2-0123abcd")
+
+        var disabled = ci.merging(moto.environment) { $1 }
+        disabled["COMPOSE_ENABLE_PUBLISH"] = "0"
+        let off = try run(cairnPath, ["publish"], in: scratch.path, environment: disabled)
+        #expect(off.succeeded && off.stderr.contains("COMPOSE_ENABLE_PUBLISH=0"), "\(off.stderr)")
+
+        // Publishing with R2_* credentials; the last smoke extraction goes through a public base URL.
+        try FileManager.default.createDirectory(atPath: scratch.file("empty"), withIntermediateDirectories: true)
+        let publicURL = try NginxServer(root: scratch.file("empty"), extraConfig: """
+            location / {
+                proxy_pass http://\(moto.endpoint)/\(MotoServer.bucket)/;
+                proxy_set_header Authorization "AWS4-HMAC-SHA256 Credential=public/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+            }
+            """)
+        var r2 = ci
+        r2["R2_ACCESS_KEY_ID"] = "cairn-test"
+        r2["R2_SECRET_ACCESS_KEY"] = "cairn-secret"
+        r2["COMPOSE_PUBLIC_BASE_URL"] = publicURL.url
+        let published = try run("/usr/bin/env", ["-u", "AWS_ACCESS_KEY_ID", "-u", "AWS_SECRET_ACCESS_KEY", cairnPath, "publish"], in: scratch.path, environment: r2)
+        #expect(published.succeeded, "\(published.stderr)")
+        #expect(published.stderr.contains("smoke extraction from \(publicURL.url)"), "\(published.stderr)")
+        let latest = try run("curl", ["-s", publicURL.url + "/live-pocket-fedora/casync/refs/42-merge/latest.json"]).stdout
+        #expect(latest.contains("\"build\" : \"555-2-0123abcd\""), "\(latest)")
+        let image = try run("curl", ["-s", "-o", scratch.file("downloaded.ero"), publicURL.url + "/live-pocket-fedora/images/555-2-0123abcd.ero"])
+        #expect(image.succeeded)
+        #expect(try scratch.read("downloaded.ero") == scratch.read("mkosi.output/live-pocket-fedora.ero"))
+    }
+
+    /// Two publishers race on one ref: both land, the ref names one and its lineage holds both.
+    @Test func concurrentPublishersLoseNoUpdate() throws {
+        let scratch = try Scratch()
+        try Self.checkout(scratch, version: 1)
+        let moto = try MotoServer()
+        // Two processes at once, each with its own cache and artifacts.
+        let publishers = try (1...2).map { number in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: cairnPath)
+            process.arguments = ["publish", "--bucket", moto.store("race"), "--run", "\(number)", "--sha", "beef", "--ref", "main",
+                                 "--out", scratch.file("out\(number)"), "--cache", scratch.file("cache\(number)")]
+            process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+            process.environment = ProcessInfo.processInfo.environment.merging(moto.environment) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: try scratch.write("stderr\(number)", []))
+            try process.run()
+            return process
+        }
+        for process in publishers { process.waitUntilExit() }
+        let runs = try publishers.enumerated().map { number, process in
+            Run(status: process.terminationStatus, stdout: "", stderr: String(decoding: try scratch.read("stderr\(number + 1)"), as: UTF8.self))
+        }
+        #expect(runs.count == 2 && runs.allSatisfy(\.succeeded), "\(runs.map(\.stderr))")
+        let latest = try run("curl", ["-s", "-H", "Authorization: AWS4-HMAC-SHA256 Credential=cairn-test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+                                      "http://\(moto.endpoint)/\(MotoServer.bucket)/race/casync/refs/main/latest.json"]).stdout
+        #expect(latest.contains("\"build\" : \"1-1-beef\"") && latest.contains("\"build\" : \"2-1-beef\""), "\(latest)")
+    }
+}
