@@ -34,3 +34,14 @@ cmp "$work/v2.ero" "$work/v2.out" && echo "extracted second version (seeded from
 echo "== dedupe figures"
 "$cairn" info --store "$work/store" --against "$work/v1.caibx" "$work/v2.caibx"
 echo "store on disk: $(du -sh "$work/store" | cut -f1) for two images of $(du -sh --apparent-size "$work/v1.ero" | cut -f1) each"
+
+echo "== cairn publish: both versions to a bucket (here a local directory, $work/bucket), as CI would"
+# The image name, build identity and ref come from flags here; CI sets GITHUB_* and R2_* instead.
+for version in 1 2; do
+    "$cairn" publish --image "$work/v$version.ero" --bucket "$work/bucket" --prefix demo-os \
+        --run "$version" --attempt 1 --sha demo --ref main --chunk-size 16K:64K:256K \
+        --cache "$work/cache.castr" --out "$work/compose-v$version"
+done
+echo "bucket layout:"
+(cd "$work/bucket" && find . -type f -not -path '*/chunks/*' -not -name .cairn-lock | sort)
+echo "refs/main/latest.json names: $(grep -m1 '"build"' "$work/bucket/demo-os/casync/refs/main/latest.json")"
