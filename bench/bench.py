@@ -14,6 +14,7 @@ import filecmp
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -162,20 +163,33 @@ def verify(tool, name):
         sys.exit(f"FAILED: {tool} extracted {output(tool)} differs from {WORK / name}")
 
 
-def bench(results, operation, name, command, prepare=None, check=None):
-    """ROUNDS runs of each tool, alternating, the first tool changing each round."""
+def bench(results, operation, name, command, prepare=None, check=None, server=None, labels=None):
+    """ROUNDS runs of each tool, alternating, the first tool changing each round. With a server, also
+    records the CPU seconds it spent and the requests it served during each timed run."""
     runs = {tool: [] for tool in TOOLS}
+    served = {tool: [] for tool in TOOLS} if server else None
+    labels = labels or {}
     for round_ in range(ROUNDS):
         for tool in (TOOLS if round_ % 2 == 0 else reversed(TOOLS)):
             if prepare:
                 prepare(tool)
+            if server:
+                cpu, requests = server.cpu(), server.requests()
             runs[tool].append(timed(command(tool)))
+            extra = ""
+            if server:
+                served[tool].append((server.cpu() - cpu, server.requests() - requests))
+                extra = f", server {served[tool][-1][0]:.2f} s cpu, {format_requests(served[tool][-1][1])}"
             if check:
                 check(tool)
-            print(f"  {operation} {name} {tool} #{round_ + 1}: {runs[tool][-1][0]:.2f} s, {runs[tool][-1][1]:.0f} MiB, "
-                  f"{runs[tool][-1][2]:.2f} s cpu",
+            print(f"  {operation} {name} {labels.get(tool, tool)} #{round_ + 1}: {runs[tool][-1][0]:.2f} s, "
+                  f"{runs[tool][-1][1]:.0f} MiB, {runs[tool][-1][2]:.2f} s cpu{extra}",
                   flush=True)
-    results.append((operation, name, runs))
+    results.append((operation, name, runs, served, labels))
+
+
+def format_requests(counts):
+    return " ".join(f"{count} {kind}" for kind, count in sorted(counts.items()) if count) or "0 requests"
 
 
 def indexes_identical(name):
@@ -188,7 +202,7 @@ def print_table(results):
     print(f"\nmedian seconds of {ROUNDS} rounds; peak RSS is the largest of the rounds; MISS marks a missed target")
     print(f"{'operation':<17} {'input':<9} {'casync s':>8} {'cairn s':>8} {'speedup':>8} {'target':>6}      "
           f"{'cairn MiB':>9}      {'casync MiB':>10} {'casync cpu':>10} {'cairn cpu':>9}")
-    for operation, name, runs in results:
+    for operation, name, runs, _, _ in results:
         seconds = {tool: statistics.median(s for s, _, _ in runs[tool]) for tool in TOOLS}
         rss = {tool: max(m for _, m, _ in runs[tool]) for tool in TOOLS}
         cpu = {tool: statistics.median(c for _, _, c in runs[tool]) for tool in TOOLS}
@@ -200,30 +214,141 @@ def print_table(results):
               f" {cpu['casync']:>10.2f} {cpu['cairn']:>9.2f}")
     print(f"targets: speedup (casync s / cairn s) as shown; cairn peak RSS ≤{MEMORY_TARGET_MIB} MiB")
     print("cpu: median user + system seconds; most system time is ext4 creating chunk files.")
+    for operation, name, runs, served, labels in results:
+        if labels:
+            print(f"{operation}: the casync columns are {labels['casync']}")
+    for operation, name, runs, served, labels in results:
+        if served:
+            print(f"{operation} {name}, server side (median cpu s; requests of the last round): " + "; ".join(
+                f"{labels.get(tool, tool)} {statistics.median(c for c, _ in served[tool]):.2f} s, "
+                f"{format_requests(served[tool][-1][1])}" for tool in TOOLS))
+
+
+def chunk_files(path):
+    """Paths of the chunk files in a local store, relative to it (the keys they get in a remote store)."""
+    return {str(p.relative_to(path)) for p in path.rglob("*.cacnk")}
+
+
+def ensure_store(tool, name):
+    """Makes a store and index, untimed, when a benchmark needs them and an earlier group did not."""
+    if not (store(tool, name).is_dir() and index(tool, name).exists()):
+        print(f"making {tool}'s store of {name} (not timed)", flush=True)
+        discard_store(store(tool, name))
+        timed(make_command(tool, name))
+
+
+def bench_upload(results):
+    """Upload of v1.ero's chunk store to moto. cairn chunks and uploads in one go; the peer is what
+    the seed did: casync make into a local store (the one the make benchmark left, not timed here),
+    then aws s3 sync of it. Every run starts from an empty server. moto serves PUTs one at a time
+    (GIL), at ~4 ms of CPU each whatever the client, so ~9,000 chunks cost it ~40 s: that is the
+    floor for either tool, and on 2 cores aws's own CPU competes with moto's."""
+    name = "v1.ero"
+    os.environ.update(AWS_ENVIRONMENT)
+    for tool in TOOLS:
+        ensure_store(tool, name)
+    s3_index = WORK / "cairn" / f"{name}.s3.caibx"
+    labels = {"casync": "aws s3 sync"}
+
+    def prefix(tool):
+        return f"{tool}/{name}.castr"
+
+    with Moto(WORK, S3_BUCKET) as moto:
+        def s3_store(tool):
+            return f"s3+{moto.endpoint}/{S3_BUCKET}/{prefix(tool)}"
+
+        def command(tool):
+            if tool == "cairn":
+                return [CAIRN, "make", "--store", s3_store(tool), "--progress", "none", s3_index, WORK / name]
+            return ["aws", "s3", "sync", store(tool, name), f"s3://{S3_BUCKET}/{prefix(tool)}", "--size-only",
+                    "--only-show-errors", "--no-progress", "--endpoint-url", moto.endpoint]
+
+        def prepare(tool):
+            moto.reset()  # also frees moto's memory of the previous round
+            remove(s3_index)
+
+        extracted = []
+
+        def check(tool):
+            uploaded, local = moto.keys(prefix(tool)), chunk_files(store(tool, name))
+            if uploaded != local:
+                sys.exit(f"FAILED: {labels.get(tool, tool)} left {len(uploaded)} objects under {prefix(tool)}/, "
+                         f"{len(uploaded & local)} of the {len(local)} chunks in {store(tool, name)}")
+            if tool == "cairn":
+                if not filecmp.cmp(s3_index, index(tool, name), shallow=False):
+                    sys.exit(f"FAILED: cairn's index {s3_index} differs from {index(tool, name)}")
+                if not extracted:
+                    remove(output(tool))
+                    timed([CAIRN, "extract", "--store", s3_store(tool), "--progress", "none", s3_index, output(tool)])
+                    verify(tool, name)
+                    remove(output(tool))
+                    extracted.append(True)
+                    print(f"  cairn extract from {s3_store(tool)} reproduced {name}")
+
+        bench(results, "upload to S3", name, command, prepare=prepare, check=check, server=moto, labels=labels)
+
+
+def bench_http(results):
+    """Extract of v1.ero from each tool's own store (the same chunks) served by nginx. casync's
+    remote protocol queues every chunk as symlinks in a spool under $TMPDIR (default /var/tmp):
+    ~55,000 symlinks and ~72,000 unlinks an extract. On ext4 most of its time is then inode
+    allocation skipping the inodes it just deleted, and varies from run to run; with TMPDIR on a
+    tmpfs casync takes a fraction of it."""
+    name = "v1.ero"
+    for tool in TOOLS:
+        ensure_store(tool, name)
+    with Nginx(WORK) as nginx:
+        def command(tool):
+            url = f"{nginx.base}/{store(tool, name).relative_to(WORK)}"
+            if tool == "cairn":
+                return [CAIRN, "extract", "--store", url, "--progress", "none", index(tool, name), output(tool)]
+            return ["casync", "extract", f"--store={url}/", index(tool, name), output(tool)]
+
+        bench(results, "extract, HTTP", name, command, prepare=lambda tool: remove(output(tool)),
+              check=lambda tool: verify(tool, name), server=nginx)
+
+
+def selected_groups():
+    only = [word.strip() for word in os.environ.get("BENCH_ONLY", "").split(",") if word.strip()]
+    groups = {ALIASES.get(word, word) for word in only} or set(GROUPS)
+    if unknown := groups - set(GROUPS):
+        sys.exit(f"BENCH_ONLY: unknown {', '.join(sorted(unknown))}; groups are {', '.join(GROUPS)}")
+    return groups
 
 
 def main():
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))  # so that servers are stopped
+    groups = selected_groups()
     make_inputs()
     for tool in TOOLS:
         (WORK / tool).mkdir(exist_ok=True)
-        for name in ("v1.ero", "rand.bin", "v2.ero"):
-            discard_store(store(tool, name))
-    empty_trash(settle=True)
+        for group, name in (("v1", "v1.ero"), ("rand", "rand.bin"), ("seeded", "v2.ero")):
+            if group in groups:
+                discard_store(store(tool, name))
+    empty_trash(settle=bool(groups & {"v1", "rand", "seeded"}))
     results, identical = [], True
     for name in ("v1.ero", "rand.bin"):
+        if ALIASES[name] not in groups:
+            continue
         bench(results, "make", name, lambda tool: make_command(tool, name),
               prepare=lambda tool: discard_store(store(tool, name)))
         identical &= indexes_identical(name)
         bench(results, "make, full store", name, lambda tool: make_command(tool, name))
         bench(results, "extract", name, lambda tool: extract_command(tool, name),
               prepare=lambda tool: remove(output(tool)), check=lambda tool: verify(tool, name))
-    for tool in TOOLS:
-        discard_store(store(tool, "v2.ero"))
-        timed(make_command(tool, "v2.ero"))
-    identical &= indexes_identical("v2.ero")
-    bench(results, "seeded extract", "v2.ero", lambda tool: extract_command(tool, "v2.ero", seed="v1.ero"),
-          prepare=lambda tool: remove(output(tool)), check=lambda tool: verify(tool, "v2.ero"))
+    if "seeded" in groups:
+        ensure_store("cairn", "v1.ero")  # its index is cairn's seed
+        for tool in TOOLS:
+            discard_store(store(tool, "v2.ero"))
+            timed(make_command(tool, "v2.ero"))
+        identical &= indexes_identical("v2.ero")
+        bench(results, "seeded extract", "v2.ero", lambda tool: extract_command(tool, "v2.ero", seed="v1.ero"),
+              prepare=lambda tool: remove(output(tool)), check=lambda tool: verify(tool, "v2.ero"))
+    if "upload" in groups:
+        bench_upload(results)
+    if "http" in groups:
+        bench_http(results)
     print_table(results)
     empty_trash(settle=False)
     print(f"whole run: {(time.monotonic() - started) / 60:.1f} min")
