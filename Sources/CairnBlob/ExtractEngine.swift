@@ -23,6 +23,9 @@ public struct ExtractOptions: Sendable {
     /// extract again finishes it.
     public var inPlace = false
     public var jobs = defaultJobs
+    /// The whole blob's SHA-256 when known (from a manifest): checked before a new output is
+    /// renamed into place, and after an in-place one is written.
+    public var expectedSHA256: ChunkID?
 
     public init(fetcher: ChunkFetcher) { self.fetcher = fetcher }
 }
@@ -33,6 +36,9 @@ public struct ExtractSummary: Sendable, Codable {
     public var chunks = 0
     public var fromStore = 0
     public var fromSeed = 0
+    /// Uncompressed bytes of the chunks fetched from stores (downloaded) and read from seeds (reused).
+    public var bytesFromStore: UInt64 = 0
+    public var bytesFromSeed: UInt64 = 0
     /// Chunks the in-place target already held.
     public var alreadyInPlace = 0
     /// All-zero chunks left as holes (or found already zero in place).
@@ -76,6 +82,12 @@ public struct ExtractEngine: Sendable {
         if !missing.isEmpty {
             throw BlobError.missingChunks(ids: missing, stores: options.fetcher.descriptions)
         }
+        if let expected = options.expectedSHA256 {
+            let actual = try target.digest(.sha256)
+            guard actual == expected else {
+                throw BlobError.invalidInput("the blob rebuilt into \(output) has SHA-256 \(actual), not the expected \(expected)")
+            }
+        }
         try target.finish()
         var summary = summaries.reduce(into: ExtractSummary()) { $0.add($1) }
         summary.blobSize = index.blobSize
@@ -112,6 +124,20 @@ private final class Target: Sendable {
             try atomic.file.truncate(to: blobSize)
             (self.atomic, file, isBlank, truncateAtEnd) = (atomic, atomic.file, true, false)
         }
+    }
+
+    /// The digest of the blob's bytes as written so far.
+    func digest(_ algorithm: DigestAlgorithm) throws -> ChunkID {
+        let hasher = algorithm.makeHasher()
+        let buffer = ByteBlock(capacity: 4 << 20)
+        var offset: UInt64 = 0
+        while offset < blobSize {
+            let count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.memory[..<Int(min(UInt64(buffer.memory.count), blobSize - offset))]), at: offset)
+            guard count > 0 else { break }
+            hasher.update(buffer.bytes(0..<count))
+            offset += UInt64(count)
+        }
+        return hasher.finalize()
     }
 
     func finish() throws {
@@ -207,6 +233,7 @@ private final class Shared: Sendable {
             if let candidate, digest.hash(candidate) == job.id {
                 bytes = candidate
                 summary.fromSeed += 1
+                summary.bytesFromSeed += UInt64(job.size)
             } else {
                 summary.invalidSeedChunks += 1
             }
@@ -218,6 +245,7 @@ private final class Shared: Sendable {
                 return
             }
             summary.fromStore += 1
+            summary.bytesFromStore += UInt64(job.size)
         }
         if target.isBlank, bytes!.withUnsafeBytes(ZeroChunks.isAllZero) {
             summary.zeroChunks += pending.count
@@ -250,6 +278,8 @@ extension ExtractSummary {
     fileprivate mutating func add(_ other: ExtractSummary) {
         fromStore += other.fromStore
         fromSeed += other.fromSeed
+        bytesFromStore += other.bytesFromStore
+        bytesFromSeed += other.bytesFromSeed
         alreadyInPlace += other.alreadyInPlace
         zeroChunks += other.zeroChunks
         invalidSeedChunks += other.invalidSeedChunks

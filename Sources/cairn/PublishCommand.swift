@@ -71,7 +71,7 @@ struct PublishCommand: AsyncParsableCommand {
         let (bucket, dryRunReason) = try openBucket()
         options.bucket = bucket
         if bucket != nil, let base = publicBaseURL ?? env("COMPOSE_PUBLIC_BASE_URL") {
-            options.publicSource = HTTPObjectSource(base: base, transport: try makeTransport(followsRedirects: true), concurrentRequests: jobs.requests ?? 16)
+            options.publicSource = try openObjectSource(base, requests: jobs.requests)
         }
         if let dryRunReason { ProcessEnvironment.writeError("dry run: \(dryRunReason)\n") }
 
@@ -104,16 +104,10 @@ struct PublishCommand: AsyncParsableCommand {
         } else {
             return (nil, "no bucket: give --bucket, or set COMPOSE_BUCKET and COMPOSE_ENDPOINT_URL (or R2_BUCKET and R2_ENDPOINT_URL)")
         }
-        if location.hasPrefix("s3+") {
-            guard S3Credentials.fromEnvironment() != nil else {
-                return (nil, "no credentials for \(location): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY)")
-            }
-            return (S3ObjectStore(client: try makeS3Client(location), concurrentRequests: jobs.requests ?? 16), nil)
+        if location.hasPrefix("s3+"), S3Credentials.fromEnvironment() == nil {
+            return (nil, "no credentials for \(location): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY)")
         }
-        guard !location.contains("://") else {
-            throw ValidationError("bucket \(location): give an s3+http(s):// bucket or a local directory")
-        }
-        return (LocalObjectStore(root: location), nil)
+        return (try openObjectStore(location, requests: jobs.requests), nil)
     }
 }
 

@@ -171,4 +171,45 @@ import Testing
                                       "http://\(moto.endpoint)/\(MotoServer.bucket)/race/casync/refs/main/latest.json"]).stdout
         #expect(latest.contains("\"build\" : \"1-1-beef\"") && latest.contains("\"build\" : \"2-1-beef\""), "\(latest)")
     }
+
+    /// The consumer: pull the ref's build over a public base URL, seeded from the image the
+    /// device runs; roll back with --build; a tampered index is refused and nothing is written.
+    @Test func pullWithSeedRollbackAndTampering() throws {
+        let scratch = try Scratch()
+        let publish = ["publish", "--bucket", scratch.file("bucket"), "--prefix", "os", "--sha", "c0ffee", "--ref", "main", "--chunk-size", "16K:64K:256K"]
+        try Self.checkout(scratch, version: 1)
+        #expect(try run(cairnPath, publish + ["--run", "1"], in: scratch.path).succeeded)
+        try FileManager.default.copyItem(atPath: scratch.file("mkosi.output/live-pocket-fedora.ero"), toPath: scratch.file("running.ero"))
+        try Self.checkout(scratch, version: 2)
+        #expect(try run(cairnPath, publish + ["--run", "2"], in: scratch.path).succeeded)
+        let server = try NginxServer(root: scratch.file("bucket"))
+
+        let pulled = try cairn("pull", "--json", "--from", server.url, "--prefix", "os", "--ref", "main", "--seed", scratch.file("running.ero"), scratch.file("next.ero"))
+        #expect(pulled.succeeded, "\(pulled.stderr)")
+        #expect(try scratch.read("next.ero") == scratch.read("mkosi.output/live-pocket-fedora.ero"))
+        let report = try JSONSerialization.jsonObject(with: Data(pulled.stdout.utf8)) as? [String: Any] ?? [:]
+        let extract = report["extract"] as? [String: Any] ?? [:]
+        #expect(report["build"] as? String == "2-1-c0ffee")
+        #expect((extract["bytesFromSeed"] as? Int ?? 0) > (extract["bytesFromStore"] as? Int ?? 0), "\(extract)")
+
+        let unseeded = try cairn("pull", "--json", "--from", server.url, "--prefix", "os", "--ref", "main", scratch.file("fresh.ero"))
+        #expect(unseeded.succeeded, "\(unseeded.stderr)")
+        #expect(try scratch.read("fresh.ero") == scratch.read("next.ero"))
+
+        let rollback = try cairn("pull", "--from", scratch.file("bucket"), "--prefix", "os", "--build", "1-1-c0ffee", "--seed", scratch.file("next.ero"), scratch.file("old.ero"))
+        #expect(rollback.succeeded, "\(rollback.stderr)")
+        #expect(try scratch.read("old.ero") == scratch.read("running.ero"))
+
+        // An index that no longer matches its manifest is refused before anything is written.
+        let indexPath = scratch.file("bucket/os/casync/indexes/compose-2-1-c0ffee.caibx")
+        var index = try [UInt8](Data(contentsOf: URL(fileURLWithPath: indexPath)))
+        index[index.count - 50] ^= 1
+        try FileManager.default.removeItem(atPath: indexPath)
+        try Data(index).write(to: URL(fileURLWithPath: indexPath))
+        let tampered = try cairn("pull", "--from", server.url, "--prefix", "os", "--ref", "main", scratch.file("bad.ero"))
+        #expect(tampered.status == 1 && tampered.stderr.contains("compose-2-1-c0ffee.caibx") && tampered.stderr.contains("SHA-256"), "\(tampered.stderr)")
+        #expect(!scratch.exists("bad.ero"))
+        let missing = try cairn("pull", "--from", server.url, "--prefix", "os", "--ref", "nope", scratch.file("bad.ero"))
+        #expect(missing.status == 1 && missing.stderr.contains("os/casync/refs/nope/latest.json"), "\(missing.stderr)")
+    }
 }

@@ -1,0 +1,94 @@
+import CairnBlob
+import CairnCasync
+import CairnIO
+import CairnStores
+
+/// What `pull` fetches and where it writes it.
+public struct PullOptions: Sendable {
+    /// The bucket or the public base URL in front of it.
+    public var source: any ObjectSource
+    public var layout: BucketLayout
+    /// The ref whose build to pull (unless `build` names one).
+    public var ref: String?
+    /// A build to pull instead of the ref's current one (a rollback).
+    public var build: String?
+    /// Images already on the device (the running version): their chunks are not downloaded.
+    public var seeds: [String] = []
+    public var inPlace = false
+    /// A local chunk store asked first and filled with what is downloaded.
+    public var cache: String?
+    public var jobs = defaultJobs
+
+    public init(source: any ObjectSource, layout: BucketLayout, ref: String?, build: String?) {
+        (self.source, self.layout, self.ref, self.build) = (source, layout, ref, build)
+    }
+}
+
+/// What a pull did.
+public struct PullReport: Sendable, Codable {
+    public var build: String
+    public var manifestKey: String
+    public var imageSHA256: String
+    public var extract: ExtractSummary
+}
+
+/// The consumer side of seed 000: ref → manifest → index (checked against the manifest) →
+/// chunks, seeded from the images already on the device; the result is checked against the
+/// manifest's SHA-256 before it is renamed into place.
+public struct Puller: Sendable {
+    public let options: PullOptions
+
+    public init(options: PullOptions) { self.options = options }
+
+    public func run(output: String) async throws -> PullReport {
+        let source = options.source
+        let layout = options.layout
+        let build: String
+        if let chosen = options.build {
+            build = chosen
+        } else if let ref = options.ref {
+            let key = layout.latest(ref)
+            guard let object = try await source.get(key) else { throw ReleaseError.missing(key: key, store: source.description) }
+            build = try RefPointer(decoding: object.bytes, key: key).build
+        } else {
+            throw ReleaseError.invalidInput("pull needs a ref or a build")
+        }
+
+        let manifestKey = layout.manifest(build)
+        guard let manifestObject = try await source.get(manifestKey) else { throw ReleaseError.missing(key: manifestKey, store: source.description) }
+        let manifest = try ComposeManifest(decoding: manifestObject.bytes, key: manifestKey)
+        guard let indexObject = try await source.get(manifest.index.key) else {
+            throw ReleaseError.missing(key: manifest.index.key, store: source.description)
+        }
+        guard DigestAlgorithm.sha256.hash(indexObject.bytes).hex == manifest.index.sha256 else {
+            throw ReleaseError.integrity("\(manifest.index.key) in \(source) does not have the SHA-256 its manifest records")
+        }
+        let index: BlobIndex
+        do {
+            index = try BlobIndex(decoding: indexObject.bytes)
+        } catch {
+            throw ReleaseError.malformed(key: manifest.index.key, problem: error.description)
+        }
+        guard let imageSHA256 = ChunkID(hex: manifest.image.sha256) else {
+            throw ReleaseError.malformed(key: manifestKey, problem: "image.sha256 is not 64 hex digits")
+        }
+
+        // A seed is chunked like the image, so the chunks they share are found by ID.
+        var makeOptions = MakeOptions()
+        (makeOptions.sizes, makeOptions.digest, makeOptions.jobs) = (index.sizes, index.digest, options.jobs)
+        var seeds = [Seed]()
+        for path in options.seeds {
+            seeds.append(Seed(index: try await MakeEngine(options: makeOptions, store: nil).chunks(of: path), blobPath: path))
+        }
+
+        let fetcher = ChunkFetcher(
+            stores: [source.chunkSource(prefix: layout.chunks)], cache: options.cache.map { LocalChunkStore(root: $0) }, digest: index.digest)
+        var extract = ExtractOptions(fetcher: fetcher)
+        extract.seeds = seeds
+        extract.inPlace = options.inPlace
+        extract.jobs = options.jobs
+        extract.expectedSHA256 = imageSHA256
+        let summary = try await ExtractEngine(options: extract).run(index: index, output: output)
+        return PullReport(build: build, manifestKey: manifestKey, imageSHA256: manifest.image.sha256, extract: summary)
+    }
+}
