@@ -45,3 +45,7 @@ done
 echo "bucket layout:"
 (cd "$work/bucket" && find . -type f -not -path '*/chunks/*' -not -name .cairn-lock | sort)
 echo "refs/main/latest.json names: $(grep -m1 '"build"' "$work/bucket/demo-os/casync/refs/main/latest.json")"
+
+echo "== cairn pull: a device running v1 updates to the ref's build, downloading only what it lacks"
+"$cairn" pull --from "$work/bucket" --prefix demo-os --ref main --seed "$work/v1.ero" "$work/device.ero"
+cmp "$work/device.ero" "$work/v2.ero" && echo "pulled image is identical to v2"
