@@ -59,9 +59,6 @@ public struct Publisher: Sendable {
         (self.options, self.log) = (options, log)
     }
 
-    /// How often a ref update that lost a compare-and-swap re-reads the ref and tries again.
-    static let refAttempts = 10
-
     public func run() async throws -> PublishReport {
         let build = options.build.id
         let layout = options.layout
@@ -96,7 +93,7 @@ public struct Publisher: Sendable {
             missing = unique.filter { !held.contains($0.id) }
             dedupe.newChunks = missing.count
             dedupe.newBytes = missing.reduce(0) { $0 + UInt64($1.size) }
-            current = try await readRef(in: bucket)
+            current = try await Refs.read(options.ref, layout: layout, from: bucket)
         } else {
             dedupe = DedupeFigures(measuredAgainst: options.cache)
             dedupe.newChunks = made.newChunks
@@ -153,7 +150,9 @@ public struct Publisher: Sendable {
         }
         try await smokeExtract(index, from: [source.chunkSource(prefix: layout.chunks)], expecting: imageDigests, source: "\(source)")
 
-        report.refMoved = try await moveRef(to: build, current: current, in: bucket)
+        report.refMoved = try await Refs.move(
+            options.ref, to: build, layout: layout, in: bucket, current: current, action: "publish", actor: options.actor)
+        if report.refMoved { log("\(layout.latest(options.ref)) now names \(build)") }
         report.published = true
         return report
     }
@@ -179,12 +178,6 @@ public struct Publisher: Sendable {
         }
     }
 
-    private func readRef(in bucket: any ObjectStore) async throws -> (pointer: RefPointer, etag: String)? {
-        let key = options.layout.latest(options.ref)
-        guard let object = try await bucket.get(key) else { return nil }
-        return (try RefPointer(decoding: object.bytes, key: key), object.etag)
-    }
-
     /// Writes an object that must never change: the same bytes again are fine, other bytes are an error.
     private func putImmutable(_ key: String, bytes: [UInt8], in bucket: any ObjectStore) async throws {
         if try await bucket.put(key, bytes: bytes, condition: .absent) { return }
@@ -203,25 +196,6 @@ public struct Publisher: Sendable {
             throw ReleaseError.conflict(key: key, store: bucket.description, problem: "it describes another image or index for build \(manifest.build.id)")
         }
         return existing
-    }
-
-    /// Moves the ref to `build` by compare-and-swap; a writer that lost re-reads and tries again
-    /// on top of the winner, so no update is lost. Returns false if the ref already named the build.
-    private func moveRef(to build: String, current: (pointer: RefPointer, etag: String)?, in bucket: any ObjectStore) async throws -> Bool {
-        var current = current
-        let key = options.layout.latest(options.ref)
-        for _ in 0..<Self.refAttempts {
-            if current?.pointer.build == build { return false }
-            let next = RefPointer.moving(
-                current?.pointer, ref: options.ref, to: build, layout: options.layout, action: "publish", actor: options.actor,
-                at: UTCTime.iso8601(epochSeconds: UTCTime.now()))
-            if try await bucket.put(key, bytes: next.encoded(), condition: current.map { .matching(etag: $0.etag) } ?? .absent) {
-                log("\(key) now names \(build)")
-                return true
-            }
-            current = try await readRef(in: bucket)
-        }
-        throw ReleaseError.integrity("\(key) in \(bucket) kept changing under \(Self.refAttempts) attempts to move it to \(build); nothing was moved")
     }
 
     /// The dry run's files (also written when publishing): manifest, dedupe figures, checksums.

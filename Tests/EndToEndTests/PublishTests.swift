@@ -212,4 +212,36 @@ import Testing
         let missing = try cairn("pull", "--from", server.url, "--prefix", "os", "--ref", "nope", scratch.file("bad.ero"))
         #expect(missing.status == 1 && missing.stderr.contains("os/casync/refs/nope/latest.json"), "\(missing.stderr)")
     }
+
+    /// The seed's recovery step as commands: read a ref's lineage, move it back to a known-good
+    /// build, and refuse a build that lacks parts.
+    @Test func refsLogAndSet() throws {
+        let scratch = try Scratch()
+        let publish = ["publish", "--bucket", scratch.file("bucket"), "--sha", "d00d", "--ref", "main", "--chunk-size", "16K:64K:256K"]
+        try Self.checkout(scratch, version: 1)
+        #expect(try run(cairnPath, publish + ["--run", "1"], in: scratch.path).succeeded)
+        try FileManager.default.copyItem(atPath: scratch.file("mkosi.output/live-pocket-fedora.ero"), toPath: scratch.file("v1.ero"))
+        try Self.checkout(scratch, version: 2)
+        #expect(try run(cairnPath, publish + ["--run", "2"], in: scratch.path).succeeded)
+
+        let log = try cairn("refs", "log", "--bucket", scratch.file("bucket"), "main")
+        #expect(log.succeeded && log.stdout.split(separator: "\n").map { $0.prefix(9) } == ["2-1-d00d ", "1-1-d00d "], "\(log.stdout)\(log.stderr)")
+
+        let back = try cairn("refs", "set", "--bucket", scratch.file("bucket"), "main", "1-1-d00d")
+        #expect(back.succeeded && back.stdout.contains("main now names 1-1-d00d (was 2-1-d00d)"), "\(back.stdout)\(back.stderr)")
+        #expect(try cairn("refs", "log", "--bucket", scratch.file("bucket"), "main").stdout.hasPrefix("1-1-d00d"))
+        #expect(try cairn("pull", "--from", scratch.file("bucket"), "--ref", "main", scratch.file("pulled.ero")).succeeded)
+        #expect(try scratch.read("pulled.ero") == scratch.read("v1.ero"))
+
+        // Build 2 loses a chunk only it has: moving the ref back to it is refused.
+        let index1 = Set(try cairn("list-chunks", scratch.file("bucket/casync/indexes/compose-1-1-d00d.caibx")).stdout.split(separator: "\n"))
+        let onlyIn2 = try cairn("list-chunks", scratch.file("bucket/casync/indexes/compose-2-1-d00d.caibx")).stdout.split(separator: "\n").first { !index1.contains($0) }!
+        try FileManager.default.removeItem(atPath: scratch.file("bucket/casync/chunks/\(onlyIn2.prefix(4))/\(onlyIn2).cacnk"))
+        let latest = try scratch.read("bucket/casync/refs/main/latest.json")
+        let refused = try cairn("refs", "set", "--bucket", scratch.file("bucket"), "main", "2-1-d00d")
+        #expect(refused.status == 1 && refused.stderr.contains("not complete") && refused.stderr.contains(String(onlyIn2)), "\(refused.stderr)")
+        #expect(try scratch.read("bucket/casync/refs/main/latest.json") == latest)
+        let unknown = try cairn("refs", "set", "--bucket", scratch.file("bucket"), "main", "9-9-nope")
+        #expect(unknown.status == 1 && unknown.stderr.contains("casync/manifests/9-9-nope.json is missing"), "\(unknown.stderr)")
+    }
 }

@@ -1,0 +1,69 @@
+import CairnCasync
+import CairnStores
+
+/// What a build in the bucket lacks or has wrong.
+public struct BuildCheck: Sendable, Codable {
+    public var build: String
+    /// Each names the object at fault.
+    public var problems: [String] = []
+    /// Unique chunks the build's index references, and how many of them the bucket lacks.
+    public var chunks = 0
+    public var missingChunks = 0
+
+    public var isComplete: Bool { problems.isEmpty }
+}
+
+/// Checks that every part of a build is in the bucket: manifest, index (matching the manifest),
+/// image (of the manifest's size) and every chunk the index references.
+public enum BuildChecker {
+    /// - Parameter held: the chunks in the bucket, listed once for any number of builds.
+    public static func check(_ build: String, layout: BucketLayout, in bucket: any ObjectStore, held: Set<ChunkID>) async throws -> BuildCheck {
+        var check = BuildCheck(build: build)
+        let manifestKey = layout.manifest(build)
+        guard let manifestObject = try await bucket.get(manifestKey) else {
+            check.problems.append("\(manifestKey) is missing")
+            return check
+        }
+        let manifest: ComposeManifest
+        do {
+            manifest = try ComposeManifest(decoding: manifestObject.bytes, key: manifestKey)
+        } catch {
+            check.problems.append("\(error)")
+            return check
+        }
+        if manifest.build.id != build { check.problems.append("\(manifestKey) describes build \(manifest.build.id)") }
+
+        if let image = try await bucket.head(manifest.image.key) {
+            if image.size != manifest.image.size {
+                check.problems.append("\(manifest.image.key) holds \(image.size) bytes where the manifest says \(manifest.image.size)")
+            }
+        } else {
+            check.problems.append("\(manifest.image.key) is missing")
+        }
+
+        guard let indexObject = try await bucket.get(manifest.index.key) else {
+            check.problems.append("\(manifest.index.key) is missing")
+            return check
+        }
+        guard DigestAlgorithm.sha256.hash(indexObject.bytes).hex == manifest.index.sha256 else {
+            check.problems.append("\(manifest.index.key) does not have the SHA-256 its manifest records")
+            return check
+        }
+        let index: BlobIndex
+        do {
+            index = try BlobIndex(decoding: indexObject.bytes)
+        } catch {
+            check.problems.append("\(manifest.index.key) is not a valid index: \(error)")
+            return check
+        }
+        let unique = Set(index.chunks.map(\.id))
+        let missing = unique.subtracting(held).sorted { $0.hex < $1.hex }
+        check.chunks = unique.count
+        check.missingChunks = missing.count
+        if !missing.isEmpty {
+            let shown = missing.prefix(5).map(\.hex).joined(separator: ", ")
+            check.problems.append("\(missing.count) of its \(unique.count) chunks are missing from \(layout.chunks): \(shown)\(missing.count > 5 ? ", …" : "")")
+        }
+        return check
+    }
+}
