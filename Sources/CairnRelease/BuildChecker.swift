@@ -9,6 +9,8 @@ public struct BuildCheck: Sendable, Codable {
     /// Unique chunks the build's index references, and how many of them the bucket lacks.
     public var chunks = 0
     public var missingChunks = 0
+    /// The build's manifest, when it could be read.
+    public var manifest: ComposeManifest?
 
     public var isComplete: Bool { problems.isEmpty }
 }
@@ -31,6 +33,7 @@ public enum BuildChecker {
             check.problems.append("\(error)")
             return check
         }
+        check.manifest = manifest
         if manifest.build.id != build { check.problems.append("\(manifestKey) describes build \(manifest.build.id)") }
 
         if let image = try await bucket.head(manifest.image.key) {
@@ -41,19 +44,11 @@ public enum BuildChecker {
             check.problems.append("\(manifest.image.key) is missing")
         }
 
-        guard let indexObject = try await bucket.get(manifest.index.key) else {
-            check.problems.append("\(manifest.index.key) is missing")
-            return check
-        }
-        guard DigestAlgorithm.sha256.hash(indexObject.bytes).hex == manifest.index.sha256 else {
-            check.problems.append("\(manifest.index.key) does not have the SHA-256 its manifest records")
-            return check
-        }
         let index: BlobIndex
         do {
-            index = try BlobIndex(decoding: indexObject.bytes)
+            index = try await manifest.index(from: bucket)
         } catch {
-            check.problems.append("\(manifest.index.key) is not a valid index: \(error)")
+            check.problems.append("\(error)")
             return check
         }
         let unique = Set(index.chunks.map(\.id))

@@ -1,3 +1,5 @@
+import CairnCasync
+import CairnStores
 import FoundationEssentials
 
 /// The immutable record of one published build (`casync/manifests/<build>.json`), documented in
@@ -59,6 +61,23 @@ public struct ComposeManifest: Codable, Sendable, Equatable {
     public init(build: Build, ref: String, image: Image, index: Index, dedupe: DedupeFigures, inputs: [String: String], tool: String, parent: String?) {
         (self.build, self.ref, self.image, self.index, self.dedupe, self.inputs, self.tool, self.parent) =
             (build, ref, image, index, dedupe, inputs, tool, parent)
+    }
+}
+
+extension ComposeManifest {
+    /// The build's index from `source`, checked against the SHA-256 this manifest records.
+    public func index(from source: any ObjectSource) async throws -> BlobIndex {
+        guard let object = try await source.get(index.key) else {
+            throw ReleaseError.missing(key: index.key, store: source.description)
+        }
+        guard DigestAlgorithm.sha256.hash(object.bytes).hex == index.sha256 else {
+            throw ReleaseError.integrity("\(index.key) in \(source) does not have the SHA-256 its manifest records")
+        }
+        do {
+            return try BlobIndex(decoding: object.bytes)
+        } catch {
+            throw ReleaseError.malformed(key: index.key, problem: error.description)
+        }
     }
 }
 

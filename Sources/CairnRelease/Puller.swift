@@ -57,18 +57,7 @@ public struct Puller: Sendable {
         let manifestKey = layout.manifest(build)
         guard let manifestObject = try await source.get(manifestKey) else { throw ReleaseError.missing(key: manifestKey, store: source.description) }
         let manifest = try ComposeManifest(decoding: manifestObject.bytes, key: manifestKey)
-        guard let indexObject = try await source.get(manifest.index.key) else {
-            throw ReleaseError.missing(key: manifest.index.key, store: source.description)
-        }
-        guard DigestAlgorithm.sha256.hash(indexObject.bytes).hex == manifest.index.sha256 else {
-            throw ReleaseError.integrity("\(manifest.index.key) in \(source) does not have the SHA-256 its manifest records")
-        }
-        let index: BlobIndex
-        do {
-            index = try BlobIndex(decoding: indexObject.bytes)
-        } catch {
-            throw ReleaseError.malformed(key: manifest.index.key, problem: error.description)
-        }
+        let index = try await manifest.index(from: source)
         guard let imageSHA256 = ChunkID(hex: manifest.image.sha256) else {
             throw ReleaseError.malformed(key: manifestKey, problem: "image.sha256 is not 64 hex digits")
         }

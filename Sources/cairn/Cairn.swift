@@ -9,7 +9,7 @@ struct Cairn: AsyncParsableCommand {
         subcommands: [
             MakeCommand.self, ExtractCommand.self, DigestCommand.self, VerifyCommand.self,
             InfoCommand.self, ListChunksCommand.self, ChunkCommand.self, GCCommand.self,
-            PublishCommand.self, PullCommand.self, RefsCommand.self,
+            PublishCommand.self, PullCommand.self, RefsCommand.self, BucketCommand.self, RepairCommand.self,
         ]
     )
 

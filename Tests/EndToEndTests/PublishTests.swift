@@ -244,4 +244,48 @@ import Testing
         let unknown = try cairn("refs", "set", "--bucket", scratch.file("bucket"), "main", "9-9-nope")
         #expect(unknown.status == 1 && unknown.stderr.contains("casync/manifests/9-9-nope.json is missing"), "\(unknown.stderr)")
     }
+
+    /// bucket verify finds what is missing or damaged; repair puts chunks back from the cache or
+    /// by cutting them again from an image, and uploads a lost image.
+    @Test func bucketVerifyAndRepair() throws {
+        let scratch = try Scratch()
+        let bucket = scratch.file("bucket")
+        let publish = ["publish", "--bucket", bucket, "--sha", "aaaa", "--chunk-size", "16K:64K:256K"]
+        try Self.checkout(scratch, version: 1)
+        #expect(try run(cairnPath, publish + ["--run", "1", "--ref", "main"], in: scratch.path).succeeded)
+        try FileManager.default.copyItem(atPath: scratch.file("mkosi.output/live-pocket-fedora.ero"), toPath: scratch.file("v1.ero"))
+        try Self.checkout(scratch, version: 2)
+        #expect(try run(cairnPath, publish + ["--run", "2", "--ref", "dev"], in: scratch.path).succeeded)
+        let clean = try cairn("bucket", "verify", "--bucket", bucket)
+        #expect(clean.succeeded && clean.stdout.contains("dev → 2-1-aaaa: complete") && clean.stdout.contains("main → 1-1-aaaa: complete"), "\(clean.stdout)\(clean.stderr)")
+
+        let devChunks = try cairn("list-chunks", scratch.file("bucket/casync/indexes/compose-2-1-aaaa.caibx")).stdout.split(separator: "\n")
+        func chunkPath(_ id: Substring) -> String { scratch.file("bucket/casync/chunks/\(id.prefix(4))/\(id).cacnk") }
+        for id in devChunks.prefix(3) { try? FileManager.default.removeItem(atPath: chunkPath(id)) }
+        try FileManager.default.removeItem(atPath: scratch.file("bucket/images/1-1-aaaa.ero"))
+        let broken = try cairn("bucket", "verify", "--bucket", bucket)
+        #expect(broken.status == 1 && broken.stdout.contains("chunks are missing") && broken.stdout.contains("images/1-1-aaaa.ero is missing"), "\(broken.stdout)")
+
+        let repaired = try run(cairnPath, ["repair", "--json", "--bucket", bucket, "--image", scratch.file("v1.ero")], in: scratch.path)
+        #expect(repaired.succeeded, "\(repaired.stdout)\(repaired.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(repaired.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect((report["fromCache"] as? Int ?? 0) >= 1 && (report["imagesUploaded"] as? [String]) == ["images/1-1-aaaa.ero"], "\(report)")
+        #expect(try cairn("bucket", "verify", "--bucket", bucket).succeeded)
+
+        // Without the cache, chunks are cut again from the image.
+        for id in devChunks.prefix(2) { try? FileManager.default.removeItem(atPath: chunkPath(id)) }
+        let fromImage = try cairn("repair", "--json", "--bucket", bucket, "--cache", scratch.file("no-cache"), "--image", scratch.file("mkosi.output/live-pocket-fedora.ero"), "dev")
+        #expect(fromImage.succeeded, "\(fromImage.stdout)\(fromImage.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(fromImage.stdout.utf8)) as? [String: Any])?["fromImages"] as? Int ?? 0 >= 1)
+
+        // A damaged chunk passes the shallow check and fails the deep one, named.
+        let victim = chunkPath(devChunks[0])
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: victim)))
+        bytes[bytes.count / 2] ^= 0x40
+        try FileManager.default.removeItem(atPath: victim)
+        try Data(bytes).write(to: URL(fileURLWithPath: victim))
+        #expect(try cairn("bucket", "verify", "--bucket", bucket, "dev").succeeded)
+        let deep = try cairn("bucket", "verify", "--deep", "--bucket", bucket, "dev")
+        #expect(deep.status == 1 && deep.stdout.contains(String(devChunks[0])) && deep.stdout.contains("corrupt"), "\(deep.stdout)\(deep.stderr)")
+    }
 }

@@ -1,0 +1,59 @@
+import CairnBlob
+import CairnCasync
+import CairnStores
+
+/// The state of one ref's current build.
+public struct RefStatus: Sendable, Codable {
+    public var ref: String
+    public var check: BuildCheck
+}
+
+/// Walks from the refs of a bucket to their builds: the basis of verify, repair and GC.
+public struct BucketWalk: Sendable {
+    public let bucket: any ObjectStore
+    public let layout: BucketLayout
+
+    public init(bucket: any ObjectStore, layout: BucketLayout) { (self.bucket, self.layout) = (bucket, layout) }
+
+    /// Every ref with a `latest.json`, sorted.
+    public func refs() async throws -> [String] {
+        try await bucket.list(prefix: layout.refs).compactMap { object -> String? in
+            let rest = object.key.dropFirst(layout.refs.count)
+            guard rest.hasSuffix("/latest.json") else { return nil }
+            let ref = rest.dropLast("/latest.json".count)
+            return ref.contains("/") || ref.isEmpty ? nil : String(ref)
+        }.sorted()
+    }
+
+    /// The chunks in the bucket.
+    public func heldChunks() async throws -> Set<ChunkID> {
+        Set(try await bucket.chunkStore(prefix: layout.chunks).list().map(\.id))
+    }
+
+    /// Checks each ref's current build is complete; `deep` also downloads its chunks, verifies
+    /// each, and checks that they rebuild the image the manifest describes (its casync digest).
+    public func verify(refs: [String], deep: Bool, jobs: Int) async throws -> [RefStatus] {
+        let held = try await heldChunks()
+        var statuses = [RefStatus]()
+        for ref in refs {
+            guard let (pointer, _) = try await Refs.read(ref, layout: layout, from: bucket) else {
+                throw ReleaseError.missing(key: layout.latest(ref), store: bucket.description)
+            }
+            var check = try await BuildChecker.check(pointer.build, layout: layout, in: bucket, held: held)
+            if deep, check.isComplete, let manifest = check.manifest {
+                do {
+                    let index = try await manifest.index(from: bucket)
+                    let fetcher = ChunkFetcher(stores: [bucket.chunkStore(prefix: layout.chunks)], digest: index.digest)
+                    let digest = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs)
+                    if digest.hex != manifest.image.casyncDigest {
+                        check.problems.append("the chunks of \(manifest.index.key) rebuild an image with casync digest \(digest), not \(manifest.image.casyncDigest)")
+                    }
+                } catch {
+                    check.problems.append("\(error)")
+                }
+            }
+            statuses.append(RefStatus(ref: ref, check: check))
+        }
+        return statuses
+    }
+}

@@ -1,0 +1,107 @@
+import CairnBlob
+import CairnCasync
+import CairnIO
+import CairnStores
+import SystemPackage
+
+/// What `repair` did.
+public struct RepairReport: Sendable, Codable {
+    public var builds: [String] = []
+    /// Chunks uploaded from the local cache, and cut again from images.
+    public var fromCache = 0
+    public var fromImages = 0
+    public var imagesUploaded: [String] = []
+    /// Problems no source could fix, each naming the object.
+    public var unrepaired: [String] = []
+}
+
+/// Puts back what the refs' builds lack in the bucket: chunks from the local cache (verified
+/// first) or cut again from the images given, and images whose SHA-256 matches the manifest.
+public struct Repairer: Sendable {
+    public let walk: BucketWalk
+    public let cache: String?
+    public let images: [String]
+    public let jobs: Int
+
+    public init(walk: BucketWalk, cache: String?, images: [String], jobs: Int) {
+        (self.walk, self.cache, self.images, self.jobs) = (walk, cache, images, jobs)
+    }
+
+    public func run(refs: [String]) async throws -> RepairReport {
+        var report = RepairReport()
+        let bucket = walk.bucket, layout = walk.layout
+        let chunks = bucket.chunkStore(prefix: layout.chunks)
+        var held = try await walk.heldChunks()
+        // Each image's SHA-256, computed once, for images missing from the bucket.
+        var imageDigests = [String: String]()
+        for path in images { imageDigests[path] = try BlobDigest.ofFile(path, digest: .sha256).hex }
+
+        for ref in refs {
+            guard let (pointer, _) = try await Refs.read(ref, layout: layout, from: bucket) else {
+                throw ReleaseError.missing(key: layout.latest(ref), store: bucket.description)
+            }
+            let check = try await BuildChecker.check(pointer.build, layout: layout, in: bucket, held: held)
+            report.builds.append(pointer.build)
+            guard let manifest = check.manifest else {
+                report.unrepaired += check.problems
+                continue
+            }
+            if try await bucket.head(manifest.image.key) == nil {
+                if let path = imageDigests.first(where: { $0.value == manifest.image.sha256 })?.key {
+                    try await bucket.upload(file: path, to: manifest.image.key, condition: .absent)
+                    report.imagesUploaded.append(manifest.image.key)
+                } else {
+                    report.unrepaired.append("\(manifest.image.key) is missing and no --image has its SHA-256")
+                }
+            }
+            let index: BlobIndex
+            do {
+                index = try await manifest.index(from: bucket)
+            } catch {
+                report.unrepaired.append("\(error)")
+                continue
+            }
+            var missing = Dictionary(index.chunks.filter { !held.contains($0.id) }.map { ($0.id, $0.size) }) { first, _ in first }
+            if missing.isEmpty { continue }
+
+            if let cache {
+                let local = LocalChunkStore(root: cache)
+                let found = try await mapConcurrently(Array(missing), width: chunks.concurrentRequests) { id, size -> ChunkID? in
+                    guard let stored = try await local.fetch(id),
+                        (try? ChunkFetcher.decode(stored, id: id, size: size, digest: index.digest, decompressor: ChunkDecompressor())) != nil
+                    else { return nil }
+                    try await chunks.store(id, bytes: stored.bytes, isCompressed: stored.isCompressed)
+                    return id
+                }.compactMap { $0 }
+                report.fromCache += found.count
+                for id in found { missing[id] = nil; held.insert(id) }
+            }
+            for path in images where !missing.isEmpty {
+                let cut = try await cutAgain(path, like: index, wanted: missing, into: chunks)
+                report.fromImages += cut.count
+                for id in cut { missing[id] = nil; held.insert(id) }
+            }
+            if !missing.isEmpty {
+                report.unrepaired.append("\(missing.count) chunks of build \(pointer.build) are in neither the cache nor the images given")
+            }
+        }
+        return report
+    }
+
+    /// Chunks `path` as the index was chunked and uploads the wanted chunks it holds.
+    private func cutAgain(_ path: String, like index: BlobIndex, wanted: [ChunkID: Int], into chunks: any WritableChunkStore) async throws -> [ChunkID] {
+        var options = MakeOptions()
+        (options.sizes, options.digest, options.jobs) = (index.sizes, index.digest, jobs)
+        let image = try File.open(path, .readOnly)
+        var seen = Set<ChunkID>()
+        let found = try await MakeEngine(options: options, store: nil).chunks(of: path).chunks.filter { wanted[$0.id] != nil && seen.insert($0.id).inserted }
+        return try await mapConcurrently(found, width: chunks.concurrentRequests) { chunk in
+            guard let bytes = try image.read(exactly: chunk.size, at: chunk.start), index.digest.hash(bytes) == chunk.id else {
+                throw ReleaseError.integrity("\(path) changed while it was being read")
+            }
+            let compressed = bytes.withUnsafeBytes { ChunkCompressor().compress($0) }
+            try await chunks.store(chunk.id, bytes: compressed, isCompressed: true)
+            return chunk.id
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import CairnRelease
+import CairnStores
+
+struct BucketCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bucket",
+        abstract: "Check a bucket of published builds.",
+        subcommands: [Verify.self]
+    )
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that every ref's build is complete: manifest, index, image and chunks.",
+            discussion: "With --deep, every chunk is downloaded and verified, and the chunks must rebuild the image the manifest describes. Exit 1 if anything is wrong.")
+
+        @OptionGroup var location: BucketOptions
+        @Flag(help: "Download and hash every chunk, and check the rebuilt image's digest.") var deep = false
+        @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var jobs: JobsOption
+        @Argument(help: "Refs to check (default: all).") var refs: [String] = []
+
+        func run() async throws {
+            let walk = BucketWalk(bucket: try openObjectStore(location.bucket, requests: jobs.requests), layout: location.layout)
+            let refs = try self.refs.isEmpty ? await walk.refs() : self.refs.map(BuildIdentity.safeRef)
+            let statuses = try await walk.verify(refs: refs, deep: deep, jobs: jobs.workers)
+            if json {
+                try printJSON(statuses)
+            } else {
+                for status in statuses {
+                    let check = status.check
+                    print("\(status.ref) → \(check.build): \(check.isComplete ? "complete, \(check.chunks) chunks\(deep ? " verified" : "")" : check.problems.joined(separator: "; "))")
+                }
+            }
+            if !statuses.allSatisfy(\.check.isComplete) { throw ExitCode(1) }
+        }
+    }
+}
+
+struct RepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Put back what the refs' builds lack in the bucket, from the local cache or the images.",
+        discussion: "Missing chunks come from --cache (each verified first) or are cut again from an --image; a missing image is uploaded from an --image with its SHA-256. Exit 1 if something could not be repaired.")
+
+    @OptionGroup var location: BucketOptions
+    @Option(help: "A local chunk store to take chunks from.") var cache = ".casync-cache/store.castr"
+    @Option(help: "An image to cut missing chunks from, or to upload when the bucket lacks it; repeatable.") var image: [String] = []
+    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var jobs: JobsOption
+    @Argument(help: "Refs to repair (default: all).") var refs: [String] = []
+
+    func run() async throws {
+        let walk = BucketWalk(bucket: try openObjectStore(location.bucket, requests: jobs.requests), layout: location.layout)
+        let refs = try self.refs.isEmpty ? await walk.refs() : self.refs.map(BuildIdentity.safeRef)
+        let report = try await Repairer(walk: walk, cache: cache, images: image, jobs: jobs.workers).run(refs: refs)
+        if json {
+            try printJSON(report)
+        } else {
+            print("builds: \(report.builds.joined(separator: ", "))")
+            print("chunks put back: \(report.fromCache) from the cache, \(report.fromImages) cut from images; images uploaded: \(report.imagesUploaded.count)")
+            for problem in report.unrepaired { print("not repaired: \(problem)") }
+        }
+        if !report.unrepaired.isEmpty { throw ExitCode(1) }
+    }
+}
