@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnBlob
 import CairnRelease
 import CairnStores
 
@@ -6,7 +7,7 @@ struct BucketCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bucket",
         abstract: "Check a bucket of published builds.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, GC.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -33,6 +34,40 @@ struct BucketCommand: AsyncParsableCommand {
                 }
             }
             if !statuses.allSatisfy(\.check.isComplete) { throw ExitCode(1) }
+        }
+    }
+}
+
+extension BucketCommand {
+    struct GC: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Remove what no ref's last N builds reach: builds' manifests, indexes and images, and unreferenced chunks.",
+            discussion: """
+                A dry run unless --yes. Nothing modified within the grace period is removed, and every \
+                index that young keeps its chunks, so a publish in flight is safe.
+                """)
+
+        @OptionGroup var location: BucketOptions
+        @Option(help: "Builds to keep per ref: its current one and those before it in its history.") var keep = 3
+        @Option(help: "Keep anything modified within this long: 0, 90s, 30m, 1h, 2d.") var grace = "1h"
+        @Flag(help: "Remove for real (without it, only report).") var yes = false
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func validate() throws {
+            guard keep >= 1 else { throw ValidationError("--keep must be at least 1") }
+            guard GCCommand.seconds(grace) != nil else { throw ValidationError("--grace \(grace) is not a duration like 0, 90s, 30m, 1h or 2d") }
+        }
+
+        func run() async throws {
+            let walk = BucketWalk(bucket: try openObjectStore(location.bucket, requests: nil), layout: location.layout)
+            let report = try await BucketGC(walk: walk, keep: keep, grace: GCCommand.seconds(grace)!).run(dryRun: !yes, now: Double(UTCTime.now()))
+            if json { return try printJSON(report) }
+            let verb = yes ? "removed" : "would remove"
+            print("kept builds: \(report.keptBuilds.joined(separator: ", "))")
+            print("\(verb) \(report.removedObjects.count) build objects (\(ByteCount.format(report.removedObjectBytes))) and \(report.chunks.removed) chunks (\(ByteCount.format(report.chunks.removedBytes))); "
+                + "spared as younger than \(grace): \(report.youngObjects) build objects, \(report.chunks.tooYoung) chunks")
+            if !yes { print("dry run: run again with --yes to remove") }
         }
     }
 }

@@ -288,4 +288,50 @@ import Testing
         let deep = try cairn("bucket", "verify", "--deep", "--bucket", bucket, "dev")
         #expect(deep.status == 1 && deep.stdout.contains(String(devChunks[0])) && deep.stdout.contains("corrupt"), "\(deep.stdout)\(deep.stderr)")
     }
+
+    /// bucket gc keeps each ref's last N builds with everything they reach, spares young objects,
+    /// is a dry run unless --yes, and stops before removing anything when a kept index is damaged.
+    @Test func bucketGCKeepsWhatRefsReach() throws {
+        let scratch = try Scratch()
+        let bucket = scratch.file("bucket")
+        let publish = ["publish", "--bucket", bucket, "--sha", "bbbb", "--ref", "main", "--chunk-size", "16K:64K:256K"]
+        try Self.checkout(scratch, version: 1)
+        #expect(try run(cairnPath, publish + ["--run", "1"], in: scratch.path).succeeded)
+        try Self.checkout(scratch, version: 2)
+        #expect(try run(cairnPath, publish + ["--run", "2"], in: scratch.path).succeeded)
+        #expect(try run(cairnPath, publish + ["--run", "3"], in: scratch.path).succeeded)
+        let before = scratch.chunkFiles("bucket/casync/chunks").count
+
+        let young = try cairn("bucket", "gc", "--json", "--bucket", bucket, "--keep", "2", "--yes")
+        let spared = try JSONSerialization.jsonObject(with: Data(young.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(young.succeeded && (spared["removedObjects"] as? [String])?.isEmpty == true && spared["youngObjects"] as? Int == 3, "\(young.stdout)\(young.stderr)")
+
+        let dry = try cairn("bucket", "gc", "--bucket", bucket, "--keep", "2", "--grace", "0")
+        #expect(dry.succeeded && dry.stdout.contains("would remove 3 build objects") && dry.stdout.contains("dry run"), "\(dry.stdout)\(dry.stderr)")
+        #expect(scratch.chunkFiles("bucket/casync/chunks").count == before)
+
+        // A damaged kept index stops GC before anything is removed.
+        let index3 = scratch.file("bucket/casync/indexes/compose-3-1-bbbb.caibx")
+        let good = try scratch.read("bucket/casync/indexes/compose-3-1-bbbb.caibx")
+        try FileManager.default.removeItem(atPath: index3)
+        try Data(good.dropLast(7)).write(to: URL(fileURLWithPath: index3))
+        let unsafe = try cairn("bucket", "gc", "--bucket", bucket, "--keep", "2", "--grace", "0", "--yes")
+        #expect(unsafe.status == 1 && unsafe.stderr.contains("compose-3-1-bbbb.caibx"), "\(unsafe.stderr)")
+        #expect(scratch.exists("bucket/images/1-1-bbbb.ero"))
+        try FileManager.default.removeItem(atPath: index3)
+        try Data(good).write(to: URL(fileURLWithPath: index3))
+
+        let gc = try cairn("bucket", "gc", "--json", "--bucket", bucket, "--keep", "2", "--grace", "0", "--yes")
+        #expect(gc.succeeded, "\(gc.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(gc.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(report["keptBuilds"] as? [String] == ["2-1-bbbb", "3-1-bbbb"])
+        #expect(report["removedObjects"] as? [String] == ["casync/indexes/compose-1-1-bbbb.caibx", "casync/manifests/1-1-bbbb.json", "images/1-1-bbbb.ero"])
+        let removedChunks = (report["chunks"] as? [String: Any])?["removed"] as? Int ?? 0
+        #expect(removedChunks > 0 && scratch.chunkFiles("bucket/casync/chunks").count == before - removedChunks)
+        #expect(try cairn("bucket", "verify", "--deep", "--bucket", bucket).succeeded)
+        #expect(try cairn("pull", "--from", bucket, "--ref", "main", scratch.file("pulled.ero")).succeeded)
+        #expect(try scratch.read("pulled.ero") == scratch.read("mkosi.output/live-pocket-fedora.ero"))
+        let gone = try cairn("pull", "--from", bucket, "--build", "1-1-bbbb", scratch.file("old.ero"))
+        #expect(gone.status == 1 && gone.stderr.contains("casync/manifests/1-1-bbbb.json is missing"), "\(gone.stderr)")
+    }
 }
