@@ -35,7 +35,8 @@ import Testing
                                         "--ref", "feature/x", "--input", "kernel=6.8.0", "--chunk-size", "16384:65536:262144"] + extra, in: scratch.path,
                             environment: ["GITHUB_OUTPUT": scratch.file("github-output"), "GITHUB_STEP_SUMMARY": scratch.file("summary.md")])
         }
-        let first = try publish(number: "100")
+        try scratch.write("inputs.lock", Array("# recorded by the build\nbase=quay.io/fedora/fedora-bootc@sha256:abcd\nkernel=6.7.0\n".utf8))
+        let first = try publish(number: "100", ["--inputs", scratch.file("inputs.lock")])
         #expect(first.succeeded, "\(first.stderr)")
         for key in ["casync/indexes/compose-100-1-abc123.caibx", "casync/manifests/100-1-abc123.json",
                     "casync/refs/feature-x/latest.json", "images/100-1-abc123.ero"] {
@@ -54,7 +55,8 @@ import Testing
         #expect(try String(decoding: scratch.read("mkosi.output/compose/live-pocket-fedora.ero.digest"), as: UTF8.self)
             == casync("digest", scratch.file("mkosi.output/live-pocket-fedora.ero")).stdout)
         let manifest = try Self.json("\(p)/casync/manifests/100-1-abc123.json")
-        #expect((manifest["inputs"] as? [String: String]) == ["kernel": "6.8.0"])
+        // --input wins over the file.
+        #expect((manifest["inputs"] as? [String: String]) == ["kernel": "6.8.0", "base": "quay.io/fedora/fedora-bootc@sha256:abcd"])
         #expect((manifest["index"] as? [String: Any])?["chunk_size"] as? String == "16384:65536:262144")
         #expect(manifest["parent"] == nil)
 
