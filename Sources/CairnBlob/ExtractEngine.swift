@@ -26,6 +26,8 @@ public struct ExtractOptions: Sendable {
     /// The whole blob's SHA-256 when known (from a manifest): checked before a new output is
     /// renamed into place, and after an in-place one is written.
     public var expectedSHA256: ChunkID?
+    /// Flush the output to stable storage before it replaces OUT (and after writing in place).
+    public var durable = false
 
     public init(fetcher: ChunkFetcher) { self.fetcher = fetcher }
 }
@@ -62,7 +64,7 @@ public struct ExtractEngine: Sendable {
     }
 
     public func run(index: BlobIndex, output: String) async throws -> ExtractSummary {
-        let target = try Target(path: output, blobSize: index.blobSize, inPlace: options.inPlace)
+        let target = try Target(path: output, blobSize: index.blobSize, inPlace: options.inPlace, durable: options.durable)
         progress?.setExpected(Int(index.blobSize))
         let plan = Plan(index: index, seeds: options.seeds)
         let seedFiles = try options.seeds.map { try File.open($0.blobPath, .readOnly) }
@@ -104,9 +106,10 @@ private final class Target: Sendable {
     private let atomic: AtomicFile?
     private let blobSize: UInt64
     private let truncateAtEnd: Bool
+    private let durable: Bool
 
-    init(path: String, blobSize: UInt64, inPlace: Bool) throws {
-        self.blobSize = blobSize
+    init(path: String, blobSize: UInt64, inPlace: Bool, durable: Bool) throws {
+        (self.blobSize, self.durable) = (blobSize, durable)
         let existing = try FileSystem.status(path, followingLinks: true)
         if let existing, existing.isBlockDevice || (inPlace && existing.isRegular) {
             file = try File.open(path, .readWrite)
@@ -142,7 +145,11 @@ private final class Target: Sendable {
 
     func finish() throws {
         if truncateAtEnd { try file.truncate(to: blobSize) }
-        try atomic?.commit()
+        if let atomic {
+            try atomic.commit(durable: durable)
+        } else if durable {
+            try file.synchronize()
+        }
     }
 }
 

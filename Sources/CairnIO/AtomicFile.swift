@@ -14,9 +14,14 @@ public final class AtomicFile: @unchecked Sendable {
         file = try File.open(temporary, .readWrite, options: [.create, .exclusiveCreate], permissions: permissions)
     }
 
-    public func commit() throws {
+    /// Renames the file into place. `durable` first flushes its data, and afterwards the
+    /// directory entry, so that after a crash the name holds either the old file or the complete
+    /// new one, never an empty or partial file (what an updater writing an OS image needs).
+    public func commit(durable: Bool = false) throws {
+        if durable { try file.synchronize() }
         try FileSystem.rename(file.path, to: path)
         committed = true
+        if durable { try File.open(FileSystem.directory(of: path), .readOnly, options: .directory).synchronize() }
     }
 
     deinit {

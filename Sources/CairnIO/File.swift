@@ -80,6 +80,13 @@ public final class File: @unchecked Sendable {
         return status
     }
 
+    /// Waits until the file's data is on stable storage.
+    public func synchronize() throws {
+        while fdatasync(descriptor.rawValue) != 0 {
+            guard Glibc.errno == EINTR else { throw SystemError("flush", path, Errno(rawValue: Glibc.errno)) }
+        }
+    }
+
     public func truncate(to size: UInt64) throws {
         guard ftruncate(descriptor.rawValue, off_t(size)) == 0 else {
             throw SystemError("set the size of", path, Errno(rawValue: Glibc.errno))

@@ -77,6 +77,8 @@ public struct Puller: Sendable {
         extract.inPlace = options.inPlace
         extract.jobs = options.jobs
         extract.expectedSHA256 = imageSHA256
+        // A device's next OS image must survive a power cut right after the pull.
+        extract.durable = true
         let summary = try await ExtractEngine(options: extract).run(index: index, output: output)
         return PullReport(build: build, manifestKey: manifestKey, imageSHA256: manifest.image.sha256, extract: summary)
     }

@@ -67,15 +67,16 @@ public struct LocalObjectStore: ObjectStore {
         try fill(temporary.file)
         switch condition {
         case .none:
-            try temporary.commit()
+            try temporary.commit(durable: true)
             return true
         case .absent:
+            try temporary.file.synchronize()
             // The temporary name goes away with `temporary`; the link stays.
             return try FileSystem.link(temporary.file.path, to: path)
         case .matching(let etag):
             return try FileSystem.withExclusiveLock(root + "/" + Self.lockName) {
                 guard let current = try FileSystem.status(path), current.version == etag else { return false }
-                try temporary.commit()
+                try temporary.commit(durable: true)
                 return true
             }
         }
