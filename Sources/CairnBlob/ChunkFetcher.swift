@@ -7,7 +7,8 @@ import CairnStores
 ///
 /// With a cache, the cache is asked first and every chunk fetched from a store is written to it,
 /// only after it verified: a damaged download never poisons the cache. A bad cached copy is
-/// removed and fetched again.
+/// removed and fetched again. The cache is an optimisation: a full or read-only cache does not
+/// fail the fetch.
 public struct ChunkFetcher: Sendable {
     public let stores: [any ChunkStore]
     public let cache: (any WritableChunkStore)?
@@ -33,7 +34,7 @@ public struct ChunkFetcher: Sendable {
             if let bytes = try? Self.decode(stored, id: id, size: size, digest: digest, decompressor: decompressor) {
                 return bytes
             }
-            try await cache.remove(id, isCompressed: stored.isCompressed)
+            try? await cache.remove(id, isCompressed: stored.isCompressed)
         }
         var corruption: BlobError?
         for store in stores {
@@ -47,7 +48,7 @@ public struct ChunkFetcher: Sendable {
                     corruption = corruption ?? .corruptChunk(id: id, store: store.description, problem: problem.description)
                     continue
                 }
-                try await cache?.store(id, bytes: stored.bytes, isCompressed: stored.isCompressed)
+                try? await cache?.store(id, bytes: stored.bytes, isCompressed: stored.isCompressed)
                 return bytes
             }
         }

@@ -26,9 +26,18 @@ public struct GarbageCollector: Sendable {
     }
 
     public func run(indexes: [BlobIndex], dryRun: Bool, now: Double) async throws -> GCReport {
+        var (report, victims) = try await plan(indexes: indexes, now: now)
+        report.dryRun = dryRun
+        if !dryRun { try await store.remove(victims) }
+        if !dryRun { report.temporaryFilesRemoved = try await store.removeTemporaryFiles(modifiedBefore: now - grace) }
+        return report
+    }
+
+    /// What `run` would remove, without removing it.
+    public func plan(indexes: [BlobIndex], now: Double) async throws -> (report: GCReport, victims: [ChunkListing]) {
         var referenced = Set<ChunkID>()
         for index in indexes { for chunk in index.chunks { referenced.insert(chunk.id) } }
-        var report = GCReport(referenced: referenced.count, dryRun: dryRun)
+        var report = GCReport(referenced: referenced.count, dryRun: true)
         let cutoff = now - grace
         var victims = [ChunkListing]()
         for listing in try await store.list() {
@@ -43,8 +52,6 @@ public struct GarbageCollector: Sendable {
                 report.removedBytes += listing.size
             }
         }
-        if !dryRun { try await store.remove(victims) }
-        if !dryRun { report.temporaryFilesRemoved = try await store.removeTemporaryFiles(modifiedBefore: cutoff) }
-        return report
+        return (report, victims)
     }
 }

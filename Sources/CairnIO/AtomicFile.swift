@@ -21,7 +21,7 @@ public final class AtomicFile: @unchecked Sendable {
         if durable { try file.synchronize() }
         try FileSystem.rename(file.path, to: path)
         committed = true
-        if durable { try File.open(FileSystem.directory(of: path), .readOnly, options: .directory).synchronize() }
+        if durable { try FileSystem.synchronizeDirectory(containing: path) }
     }
 
     deinit {

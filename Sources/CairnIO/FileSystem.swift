@@ -60,6 +60,12 @@ public enum FileSystem {
         return false
     }
 
+    /// Flushes the directory holding `path`, so that a name just created or renamed there
+    /// survives a crash.
+    public static func synchronizeDirectory(containing path: String) throws {
+        try File.open(directory(of: path), .readOnly, options: .directory).synchronize()
+    }
+
     /// Runs `body` holding an exclusive `flock` on `path` (created if needed), which serialises
     /// it with every other process doing the same.
     public static func withExclusiveLock<T>(_ path: String, _ body: () throws -> T) throws -> T {

@@ -17,6 +17,14 @@ public struct BuildIdentity: Sendable, Codable, Equatable {
     /// The build's name in keys: `<run>-<attempt>-<sha>`.
     public var id: String { "\(run)-\(attempt)-\(sha)" }
 
+    /// Checks a build id given by a person (`pull --build`, `refs set`) before it goes into a key.
+    public static func validateID(_ id: String) throws(ReleaseError) -> String {
+        guard !id.isEmpty, !id.hasPrefix("."), id.utf8.allSatisfy(isKeyByte) else {
+            throw .invalidInput("build \"\(id)\" is not a build id: expected <run>-<attempt>-<sha> of letters, digits, '.', '_' and '-'")
+        }
+        return id
+    }
+
     static func isKeyByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),

@@ -40,8 +40,10 @@ public struct PublishReport: Sendable, Codable {
     /// Chunks and compressed bytes this run uploaded (a re-run uploads only what is still missing).
     public var uploadedChunks = 0
     public var uploadedBytes: UInt64 = 0
-    /// Whether this run moved the ref (false when it already named the build).
+    /// Whether this run moved the ref (false when it already named the build or a newer one).
     public var refMoved = false
+    /// Why the ref was not moved, when it names a newer build.
+    public var refNote: String?
     public var artifacts: [String] = []
 }
 
@@ -132,12 +134,14 @@ public struct Publisher: Sendable {
         log("uploading the index, manifest and image")
         try await putImmutable(manifest.index.key, bytes: indexBytes, in: bucket)
         report.manifest = try await putManifest(manifest, in: bucket)
-        if try await !bucket.upload(file: options.image, to: manifest.image.key, condition: .absent) {
-            // The manifest, written first, already names this image; only its size can be checked cheaply.
-            let existing = try await bucket.head(manifest.image.key)
-            guard existing?.size == imageSize else {
-                throw ReleaseError.conflict(key: manifest.image.key, store: bucket.description, problem: "it holds \(existing?.size ?? 0) bytes, the image \(imageSize)")
-            }
+        // An image already there was uploaded by an earlier run of this build (the manifest, written
+        // first, names its SHA-256), so a re-run does not send it again; only its size can be checked cheaply.
+        var existingImage = try await bucket.head(manifest.image.key)
+        if existingImage == nil, try await !bucket.upload(file: options.image, to: manifest.image.key, condition: .absent) {
+            existingImage = try await bucket.head(manifest.image.key)
+        }
+        if let existingImage, existingImage.size != imageSize {
+            throw ReleaseError.conflict(key: manifest.image.key, store: bucket.description, problem: "it holds \(existingImage.size) bytes, the image \(imageSize)")
         }
 
         let source: any ObjectSource = options.publicSource ?? bucket
@@ -151,10 +155,28 @@ public struct Publisher: Sendable {
         try await smokeExtract(index, from: [source.chunkSource(prefix: layout.chunks)], expecting: imageDigests, source: "\(source)")
 
         report.refMoved = try await Refs.move(
-            options.ref, to: build, layout: layout, in: bucket, current: current, action: "publish", actor: options.actor)
-        if report.refMoved { log("\(layout.latest(options.ref)) now names \(build)") }
+            options.ref, to: build, layout: layout, in: bucket, current: current, action: "publish", actor: options.actor
+        ) { pointer in
+            // A late or re-run older build must not take the ref back from a newer one.
+            guard let theirs = try? await bucket.get(layout.manifest(pointer.build)),
+                let manifest = try? ComposeManifest(decoding: theirs.bytes, key: layout.manifest(pointer.build)),
+                Self.isNewer(manifest.build, than: options.build)
+            else { return true }
+            report.refNote = "\(options.ref) names the newer build \(pointer.build) (run \(manifest.build.run), attempt \(manifest.build.attempt)); left alone"
+            return false
+        }
+        log(report.refMoved ? "\(layout.latest(options.ref)) now names \(build)" : report.refNote ?? "\(layout.latest(options.ref)) already names \(build)")
         report.published = true
         return report
+    }
+
+    /// Whether `build` comes from a later CI run (or a later attempt of the same run) than `other`;
+    /// false when the runs are not numbers.
+    static func isNewer(_ build: ComposeManifest.Build, than other: BuildIdentity) -> Bool {
+        guard let run = UInt64(build.run), let otherRun = UInt64(other.run) else { return false }
+        if run != otherRun { return run > otherRun }
+        guard let attempt = UInt64(build.attempt), let otherAttempt = UInt64(other.attempt) else { return false }
+        return attempt > otherAttempt
     }
 
     /// Each chunk once, in index order.
@@ -180,10 +202,16 @@ public struct Publisher: Sendable {
 
     /// Writes an object that must never change: the same bytes again are fine, other bytes are an error.
     private func putImmutable(_ key: String, bytes: [UInt8], in bucket: any ObjectStore) async throws {
-        if try await bucket.put(key, bytes: bytes, condition: .absent) { return }
-        guard try await bucket.get(key)?.bytes == bytes else {
-            throw ReleaseError.conflict(key: key, store: bucket.description, problem: "its bytes differ")
+        // A lost race reported by a write that then failed (409) leaves nothing: write again.
+        for _ in 0..<2 {
+            if try await bucket.put(key, bytes: bytes, condition: .absent) { return }
+            guard let existing = try await bucket.get(key) else { continue }
+            guard existing.bytes == bytes else {
+                throw ReleaseError.conflict(key: key, store: bucket.description, problem: "its bytes differ")
+            }
+            return
         }
+        throw ReleaseError.missing(key: key, store: bucket.description)
     }
 
     /// Writes the manifest unless an earlier run of the same build wrote an equivalent one, which is kept.

@@ -14,15 +14,18 @@ public enum Refs {
 
     /// Moves the ref to `build` by compare-and-swap, starting from `current` as read earlier. A
     /// writer that loses re-reads and moves the ref on top of the winner, so no update is lost.
-    /// Returns false when the ref already names the build.
+    /// Returns false when the ref already names the build, or `shouldMove` declines to move it
+    /// from the build it names (asked again after every lost race).
     public static func move(
         _ ref: String, to build: String, layout: BucketLayout, in bucket: any ObjectStore,
-        current: (pointer: RefPointer, etag: String)?, action: String, actor: String?
+        current: (pointer: RefPointer, etag: String)?, action: String, actor: String?,
+        shouldMove: (RefPointer) async throws -> Bool = { _ in true }
     ) async throws -> Bool {
         var current = current
         let key = layout.latest(ref)
         for _ in 0..<attempts {
             if current?.pointer.build == build { return false }
+            if let pointer = current?.pointer, try await !shouldMove(pointer) { return false }
             let next = RefPointer.moving(
                 current?.pointer, ref: ref, to: build, layout: layout, action: action, actor: actor,
                 at: UTCTime.iso8601(epochSeconds: UTCTime.now()))

@@ -72,7 +72,9 @@ public struct LocalObjectStore: ObjectStore {
         case .absent:
             try temporary.file.synchronize()
             // The temporary name goes away with `temporary`; the link stays.
-            return try FileSystem.link(temporary.file.path, to: path)
+            guard try FileSystem.link(temporary.file.path, to: path) else { return false }
+            try FileSystem.synchronizeDirectory(containing: path)
+            return true
         case .matching(let etag):
             return try FileSystem.withExclusiveLock(root + "/" + Self.lockName) {
                 guard let current = try FileSystem.status(path), current.version == etag else { return false }

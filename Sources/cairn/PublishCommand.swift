@@ -84,7 +84,7 @@ struct PublishCommand: AsyncParsableCommand {
             print("""
                 build \(report.manifest.build.id) of \(image) for ref \(ref): \(report.published ? "published" : "dry run, nothing uploaded")
                 new: \(dedupe.newChunks) chunks, \(ByteCount.format(dedupe.newBytes)); reused: \(dedupe.reusedChunks) chunks, \(ByteCount.format(dedupe.reusedBytes)) (against \(dedupe.measuredAgainst))
-                uploaded: \(report.uploadedChunks) chunks, \(ByteCount.format(report.uploadedBytes)); ref \(report.refMoved ? "moved" : "unchanged")
+                uploaded: \(report.uploadedChunks) chunks, \(ByteCount.format(report.uploadedBytes)); ref \(report.refMoved ? "moved" : report.refNote ?? "unchanged")
                 artifacts in \(out)
                 """)
         }
@@ -105,6 +105,10 @@ struct PublishCommand: AsyncParsableCommand {
             return (nil, "no bucket: give --bucket, or set COMPOSE_BUCKET and COMPOSE_ENDPOINT_URL (or R2_BUCKET and R2_ENDPOINT_URL)")
         }
         if location.hasPrefix("s3+"), S3Credentials.fromEnvironment() == nil {
+            // A bucket given on the command line means publishing was asked for: fail loudly.
+            if bucket != nil {
+                throw ValidationError("--bucket \(location) needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY), or add --dry-run")
+            }
             return (nil, "no credentials for \(location): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY)")
         }
         return (try openObjectStore(location, requests: jobs.requests), nil)

@@ -52,7 +52,7 @@ struct PullCommand: AsyncParsableCommand {
         let prefix = self.prefix ?? ProcessEnvironment.value("COMPOSE_PREFIX") ?? ""
         var options = PullOptions(
             source: try openObjectSource(from, requests: jobs.requests), layout: BucketLayout(prefix: prefix),
-            ref: try ref.map(BuildIdentity.safeRef), build: build)
+            ref: try ref.map(BuildIdentity.safeRef), build: try build.map(BuildIdentity.validateID))
         options.seeds = seed
         options.inPlace = inPlace
         options.cache = cache

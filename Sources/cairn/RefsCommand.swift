@@ -40,6 +40,7 @@ struct RefsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let ref = try BuildIdentity.safeRef(self.ref)
+            let build = try BuildIdentity.validateID(self.build)
             let layout = location.layout
             let bucket = try openObjectStore(location.bucket, requests: nil)
             let held = Swift.Set(try await bucket.chunkStore(prefix: layout.chunks).list().map(\.id))

@@ -22,7 +22,8 @@ public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
 /// included, are returned at once for the caller to interpret.
 public struct HTTPTransport: Sendable {
     public let retry: RetryPolicy
-    /// The longest a request may take, body included.
+    /// The longest a request may wait for its response's headers (plus time to send a large
+    /// body at 256 KiB/s), and the longest a response body may stall between reads.
     public let timeout: Duration
     let client: HTTPClient
 
@@ -49,6 +50,8 @@ public struct HTTPTransport: Sendable {
             configuration.tlsConfiguration = tls
         }
         configuration.timeout.connect = .seconds(10)
+        // The request deadline ends when the headers arrive; this bounds a body that stalls.
+        configuration.timeout.read = .seconds(60)
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -57,14 +60,16 @@ public struct HTTPTransport: Sendable {
     /// - Parameters:
     ///   - what: names the object in errors, e.g. "chunk 1234… from https://…".
     ///   - makeRequest: builds the request afresh for every attempt (so it can be signed anew).
-    public func send(_ what: String, maximumBody: Int = 256 << 20, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
+    ///   - bodySize: bytes the request sends, which extend its deadline.
+    public func send(_ what: String, maximumBody: Int = 256 << 20, bodySize: Int = 0, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
+        let allowed = timeout + .seconds(bodySize >> 18)
         var attempt = 0
         while true {
             attempt += 1
             let problem: String
             do {
                 let request = try makeRequest()
-                let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(timeout / .nanoseconds(1))))
+                let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(allowed / .nanoseconds(1))))
                 let expected = request.method == .HEAD ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
                 let body = try await response.body.collect(upTo: maximumBody)
                 let status = response.status.code

@@ -68,8 +68,9 @@ public struct S3Client: Sendable {
         switch response.status {
         case 200: return true
         case 412, 409: return false
-        // Some servers (moto) answer a conditional PUT over a deleted object with 404.
-        case 404 where condition != .none: return false
+        // A compare-and-swap over an object deleted meanwhile: moto answers 404 NoSuchKey.
+        case 404 where condition != .none && condition != .absent && S3XML.text("Code", in: Substring(decoding: response.body, as: UTF8.self)) == "NoSuchKey":
+            return false
         default: throw failure("PUT", key: key, response)
         }
     }
@@ -132,7 +133,7 @@ public struct S3Client: Sendable {
             method: method, host: location.host, path: path, query: query, headers: headers,
             payloadHash: body.isEmpty ? SigV4Signer.emptyPayloadHash : DigestAlgorithm.sha256.hash(body).hex)
         let url = location.baseURL + unsigned.encodedPath + (query.isEmpty ? "" : "?" + unsigned.encodedQuery)
-        return try await transport.send("\(method) \(url)") {
+        return try await transport.send("\(method) \(url)", bodySize: body.count) {
             var request = HTTPClientRequest(url: url)
             request.method = HTTPMethod(rawValue: method)
             let signed = signer?.sign(unsigned, at: Int(Date().timeIntervalSince1970)) ?? headers
