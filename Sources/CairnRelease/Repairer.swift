@@ -10,6 +10,8 @@ public struct RepairReport: Sendable, Codable {
     /// Chunks uploaded from the local cache, and cut again from images.
     public var fromCache = 0
     public var fromImages = 0
+    /// Chunks found damaged (with `deep`) and removed before being put back.
+    public var corruptRemoved = 0
     public var imagesUploaded: [String] = []
     /// Problems no source could fix, each naming the object.
     public var unrepaired: [String] = []
@@ -17,14 +19,17 @@ public struct RepairReport: Sendable, Codable {
 
 /// Puts back what the refs' builds lack in the bucket: chunks from the local cache (verified
 /// first) or cut again from the images given, and images whose SHA-256 matches the manifest.
+/// With `deep`, every chunk the builds reference is downloaded and verified first, and a damaged
+/// one is removed so that a good copy can take its place (immutable writes never overwrite).
 public struct Repairer: Sendable {
     public let walk: BucketWalk
     public let cache: String?
     public let images: [String]
+    public let deep: Bool
     public let jobs: Int
 
-    public init(walk: BucketWalk, cache: String?, images: [String], jobs: Int) {
-        (self.walk, self.cache, self.images, self.jobs) = (walk, cache, images, jobs)
+    public init(walk: BucketWalk, cache: String?, images: [String], deep: Bool = false, jobs: Int) {
+        (self.walk, self.cache, self.images, self.deep, self.jobs) = (walk, cache, images, deep, jobs)
     }
 
     public func run(refs: [String]) async throws -> RepairReport {
@@ -61,6 +66,11 @@ public struct Repairer: Sendable {
                 report.unrepaired.append("\(error)")
                 continue
             }
+            if deep {
+                let damaged = try await removeDamaged(of: index, held: held, from: chunks)
+                report.corruptRemoved += damaged.count
+                held.subtract(damaged)
+            }
             var missing = Dictionary(index.chunks.filter { !held.contains($0.id) }.map { ($0.id, $0.size) }) { first, _ in first }
             if missing.isEmpty { continue }
 
@@ -86,6 +96,22 @@ public struct Repairer: Sendable {
             }
         }
         return report
+    }
+
+    /// Downloads and verifies the index's chunks in the bucket; removes and returns the damaged ones.
+    private func removeDamaged(of index: BlobIndex, held: Set<ChunkID>, from chunks: any WritableChunkStore) async throws -> [ChunkID] {
+        var seen = Set<ChunkID>()
+        let present = index.chunks.filter { held.contains($0.id) && seen.insert($0.id).inserted }
+        let damaged = try await mapConcurrently(present, width: chunks.concurrentRequests) { chunk -> ChunkID? in
+            // Fetched twice before it is called damaged: the first copy may have been a bad transfer.
+            for _ in 0..<2 {
+                guard let stored = try await chunks.fetch(chunk.id) else { return nil }
+                if (try? ChunkFetcher.decode(stored, id: chunk.id, size: chunk.size, digest: index.digest, decompressor: ChunkDecompressor())) != nil { return nil }
+            }
+            try await chunks.remove(chunk.id, isCompressed: true)
+            return chunk.id
+        }
+        return damaged.compactMap { $0 }
     }
 
     /// Chunks `path` as the index was chunked and uploads the wanted chunks it holds.

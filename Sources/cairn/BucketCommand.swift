@@ -81,6 +81,7 @@ struct RepairCommand: AsyncParsableCommand {
     @OptionGroup var location: BucketOptions
     @Option(help: "A local chunk store to take chunks from.") var cache = ".casync-cache/store.castr"
     @Option(help: "An image to cut missing chunks from, or to upload when the bucket lacks it; repeatable.") var image: [String] = []
+    @Flag(help: "Also download and verify every chunk, replacing damaged ones.") var deep = false
     @Flag(help: "Print the report as JSON.") var json = false
     @OptionGroup var jobs: JobsOption
     @Argument(help: "Refs to repair (default: all).") var refs: [String] = []
@@ -88,12 +89,12 @@ struct RepairCommand: AsyncParsableCommand {
     func run() async throws {
         let walk = BucketWalk(bucket: try openObjectStore(location.bucket, requests: jobs.requests), layout: location.layout)
         let refs = try self.refs.isEmpty ? await walk.refs() : self.refs.map(BuildIdentity.safeRef)
-        let report = try await Repairer(walk: walk, cache: cache, images: image, jobs: jobs.workers).run(refs: refs)
+        let report = try await Repairer(walk: walk, cache: cache, images: image, deep: deep, jobs: jobs.workers).run(refs: refs)
         if json {
             try printJSON(report)
         } else {
             print("builds: \(report.builds.joined(separator: ", "))")
-            print("chunks put back: \(report.fromCache) from the cache, \(report.fromImages) cut from images; images uploaded: \(report.imagesUploaded.count)")
+            print("chunks put back: \(report.fromCache) from the cache, \(report.fromImages) cut from images (\(report.corruptRemoved) damaged ones removed first); images uploaded: \(report.imagesUploaded.count)")
             for problem in report.unrepaired { print("not repaired: \(problem)") }
         }
         if !report.unrepaired.isEmpty { throw ExitCode(1) }

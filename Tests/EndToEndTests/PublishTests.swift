@@ -301,6 +301,12 @@ import Testing
         #expect(try cairn("bucket", "verify", "--bucket", bucket, "dev").succeeded)
         let deep = try cairn("bucket", "verify", "--deep", "--bucket", bucket, "dev")
         #expect(deep.status == 1 && deep.stdout.contains(String(devChunks[0])) && deep.stdout.contains("corrupt"), "\(deep.stdout)\(deep.stderr)")
+        // repair --deep removes the damaged copy and puts a good one back from the cache.
+        let fixed = try run(cairnPath, ["repair", "--deep", "--json", "--bucket", bucket, "dev"], in: scratch.path)
+        #expect(fixed.succeeded, "\(fixed.stdout)\(fixed.stderr)")
+        let fixReport = try JSONSerialization.jsonObject(with: Data(fixed.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(fixReport["corruptRemoved"] as? Int == 1 && fixReport["fromCache"] as? Int == 1, "\(fixReport)")
+        #expect(try cairn("bucket", "verify", "--deep", "--bucket", bucket).succeeded)
     }
 
     /// bucket gc keeps each ref's last N builds with everything they reach, spares young objects,
