@@ -13,6 +13,8 @@ public struct BucketGCReport: Sendable, Codable {
     public var removedObjectBytes: UInt64 = 0
     /// Build objects no ref reaches but younger than the grace period (a publish in flight).
     public var youngObjects = 0
+    /// Open multipart uploads and temporary files that interrupted writers left, older than the grace period.
+    public var abandonedWrites = 0
     public var chunks: GCReport
     public var dryRun: Bool
 }
@@ -95,6 +97,8 @@ public struct BucketGC: Sendable {
         try await chunks.remove(chunkVictims)
         try await bucket.delete(victims)
         report.chunks.dryRun = false
+        report.chunks.temporaryFilesRemoved = try await chunks.removeTemporaryFiles(modifiedBefore: cutoff)
+        report.abandonedWrites = try await bucket.removeAbandonedWrites(startedBefore: cutoff)
         return report
     }
 

@@ -115,6 +115,25 @@ public struct LocalObjectStore: ObjectStore {
         for key in keys { try FileSystem.remove(try path(of: key)) }
     }
 
+    /// Temporary files (`.#name…`) a killed writer left anywhere under the root.
+    public func removeAbandonedWrites(startedBefore cutoff: Double) async throws -> Int {
+        var removed = 0
+        func walk(_ directory: String) throws {
+            for name in try FileSystem.contents(of: directory) where name != Self.lockName {
+                let path = directory + "/" + name
+                guard let status = try FileSystem.status(path) else { continue }
+                if status.isDirectory {
+                    try walk(path)
+                } else if name.hasPrefix(Self.temporaryPrefix), status.modified < cutoff {
+                    try FileSystem.remove(path)
+                    removed += 1
+                }
+            }
+        }
+        if FileSystem.exists(root) { try walk(root) }
+        return removed
+    }
+
     public func chunkStore(prefix: String) -> any WritableChunkStore {
         LocalChunkStore(root: root + "/" + prefix)
     }

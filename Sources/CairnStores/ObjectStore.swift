@@ -54,6 +54,9 @@ public protocol ObjectStore: ObjectSource {
     func delete(_ keys: [String]) async throws
     /// The chunk store whose chunks live under `prefix`.
     func chunkStore(prefix: String) -> any WritableChunkStore
+    /// Removes what interrupted writers left behind and that was started before `cutoff`
+    /// (seconds since the epoch): open multipart uploads, temporary files. Returns how many.
+    func removeAbandonedWrites(startedBefore cutoff: Double) async throws -> Int
 }
 
 extension ObjectStore {

@@ -341,8 +341,11 @@ import Testing
         try FileManager.default.removeItem(atPath: index3)
         try Data(good).write(to: URL(fileURLWithPath: index3))
 
+        // A temporary file a killed writer left goes too.
+        try scratch.write("bucket/casync/refs/main/.#latest.json0123456789abcdef", [1])
         let gc = try cairn("bucket", "gc", "--json", "--bucket", bucket, "--keep", "2", "--grace", "0", "--yes")
         #expect(gc.succeeded, "\(gc.stderr)")
+        #expect(gc.stdout.contains("\"abandonedWrites\" : 1") && !scratch.exists("bucket/casync/refs/main/.#latest.json0123456789abcdef"), "\(gc.stdout)")
         let report = try JSONSerialization.jsonObject(with: Data(gc.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(report["keptBuilds"] as? [String] == ["2-1-bbbb", "3-1-bbbb"])
         #expect(report["removedObjects"] as? [String] == ["casync/indexes/compose-1-1-bbbb.caibx", "casync/manifests/1-1-bbbb.json", "images/1-1-bbbb.ero"])

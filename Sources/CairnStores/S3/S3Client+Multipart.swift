@@ -74,7 +74,39 @@ extension S3Client {
         }
     }
 
-    private func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+    /// A multipart upload that was started and neither completed nor aborted.
+    public struct PendingUpload: Sendable {
+        public var key: String
+        public var uploadID: String
+        /// Seconds since the epoch.
+        public var initiated: Double
+    }
+
+    /// Uploads under `prefix` still open: parts a killed writer left behind, which the bucket
+    /// stores (and bills) until they are aborted.
+    public func pendingUploads(prefix: String) async throws -> [PendingUpload] {
+        var found = [PendingUpload]()
+        var markers: (key: String, uploadID: String)?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix)]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
+            let response = try await send("GET", path: location.bucketPath, query: query)
+            guard response.status == 200 else { throw failure("ListMultipartUploads", key: prefix, response) }
+            let xml = Substring(decoding: response.body, as: UTF8.self)
+            for upload in S3XML.elements("Upload", in: xml) {
+                guard let key = S3XML.text("Key", in: upload), let id = S3XML.text("UploadId", in: upload) else { continue }
+                let initiated = S3XML.text("Initiated", in: upload).flatMap(UTCTime.epochSeconds(parsing:)).map(Double.init) ?? 0
+                found.append(PendingUpload(key: key, uploadID: id, initiated: initiated))
+            }
+            markers = nil
+            if S3XML.text("IsTruncated", in: xml) == "true", let key = S3XML.text("NextKeyMarker", in: xml), let id = S3XML.text("NextUploadIdMarker", in: xml) {
+                markers = (key, id)
+            }
+        } while markers != nil
+        return found
+    }
+
+    public func abortMultipartUpload(_ key: String, uploadID: String) async throws {
         let response = try await send("DELETE", path: location.path(ofKey: key), query: [("uploadId", uploadID)])
         guard response.status == 204 || response.status == 200 || response.status == 404 else {
             throw failure("AbortMultipartUpload", key: key, response)

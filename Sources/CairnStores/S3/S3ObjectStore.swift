@@ -38,6 +38,13 @@ public struct S3ObjectStore: ObjectStore {
         S3ChunkStore(client: client.under(prefix), concurrentRequests: concurrentRequests)
     }
 
+    public func removeAbandonedWrites(startedBefore cutoff: Double) async throws -> Int {
+        let prefix = client.location.prefix.isEmpty ? "" : client.location.prefix + "/"
+        let stale = try await client.pendingUploads(prefix: prefix).filter { $0.initiated < cutoff }
+        for upload in stale { try await client.abortMultipartUpload(upload.key, uploadID: upload.uploadID) }
+        return stale.count
+    }
+
     private func relative(_ object: ObjectInfo) -> ObjectInfo {
         var object = object
         if !client.location.prefix.isEmpty { object.key = String(object.key.dropFirst(client.location.prefix.count + 1)) }
