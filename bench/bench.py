@@ -3,12 +3,15 @@
 full store, extract from a full store, and extract of a new version seeded with the previous one.
 Remote stores: upload of v1.ero's chunks to an S3 server (moto), where cairn's make writes to S3
 directly and the peer is the seed's `aws s3 sync` of casync's store (only the sync is timed), and
-extract over HTTP (nginx serving each tool's store).
+extract over HTTP (nginx serving each tool's store). Publishing builds: seed 000's chain of casync and
+the aws CLI (bench/seed_chain.sh) against `cairn publish`, of v1.ero into an empty bucket on moto and
+of v2.ero on top of it; and pulling v2.ero seeded with v1.ero from a published bucket over nginx,
+`cairn pull` against `casync extract --seed`.
 
 Inputs, made once and reused: v1.ero (an uncompressed EROFS image of ~650 MB of system files),
 v2.ero (the same tree with ~5% of its files changed) and rand.bin (512 MiB of random bytes).
 Run through bench/run.sh, which builds cairn and sets CAIRN.
-BENCH_ONLY=v1,rand,seeded,upload,http (comma-separated) runs only those groups; default all.
+BENCH_ONLY=v1,rand,seeded,upload,http,publish,pull (comma-separated) runs only those groups; default all.
 """
 import filecmp
 import os
@@ -28,13 +31,19 @@ WORK = Path(os.environ.get("BENCH_WORK") or Path(__file__).parent / "work").reso
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TOOLS = ("casync", "cairn")
 SPEEDUP_TARGETS = {"make": 1.8, "make, full store": 1.8, "extract": 1.7, "seeded extract": 4.0,
-                   "upload to S3": 1.5, "extract, HTTP": 4.0}
-GROUPS = {"v1": "v1.ero", "rand": "rand.bin", "seeded": None, "upload": None, "http": None}
+                   "upload to S3": 1.5, "extract, HTTP": 4.0, "publish, empty": 2.0, "publish, on v1": 2.0,
+                   "pull, HTTP": 3.0}
+GROUPS = {"v1": "v1.ero", "rand": "rand.bin", "seeded": None, "upload": None, "http": None, "publish": None,
+          "pull": None}
 ALIASES = {"v1.ero": "v1", "rand.bin": "rand"}
 S3_BUCKET = "bench"
 AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
                    "AWS_DEFAULT_REGION": "us-east-1"}
 MEMORY_TARGET_MIB = 256
+PUBLISH_PREFIX = "bench-os"
+PUBLISH_CHUNK_SIZE = "262144:1048576:4194304"  # the seed's COMPOSE_CHUNK_SIZE, cairn publish's default
+SEED_CHAIN = Path(__file__).resolve().parent / "seed_chain.sh"
+NOTES = []  # lines printed after the table
 TREE_SOURCES = "usr/lib/x86_64-linux-gnu usr/share/locale usr/share/man"
 
 
@@ -222,6 +231,8 @@ def print_table(results):
             print(f"{operation} {name}, server side (median cpu s; requests of the last round): " + "; ".join(
                 f"{labels.get(tool, tool)} {statistics.median(c for c, _ in served[tool]):.2f} s, "
                 f"{format_requests(served[tool][-1][1])}" for tool in TOOLS))
+    for line in NOTES:
+        print(line)
 
 
 def chunk_files(path):
@@ -308,6 +319,173 @@ def bench_http(results):
               check=lambda tool: verify(tool, name), server=nginx)
 
 
+def round_order(round_):
+    return TOOLS if round_ % 2 == 0 else tuple(reversed(TOOLS))
+
+
+def mib(n):
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def object_kind(key):
+    return "chunks" if key.startswith("casync/chunks/") else "image" if key.startswith("images/") else "index+json"
+
+
+def uploaded_bytes(before, after):
+    """Bytes uploaded between two listings ({key: size}), by kind: objects that are new or changed
+    size, and the ref pointer, which every publish rewrites."""
+    counts = dict.fromkeys(("chunks", "image", "index+json"), 0)
+    for key, size in after.items():
+        if before.get(key) != size or key.startswith("casync/refs/"):
+            counts[object_kind(key)] += size
+    return counts
+
+
+def bench_publish(results):
+    """Publishing v1.ero to an empty bucket on moto, then v2.ero on top of it; each timed as one
+    command per version. The peer is seed 000's chain (bench/seed_chain.sh: casync make into the
+    local cache, casync digest of image and index, a smoke extraction and sha256sum, aws s3 sync
+    --size-only of the cache's chunks, aws s3 cp of index, manifest, image and latest.json). Both
+    tools keep a local cache from v1 to v2 within a round (CI's restored cache), fresh each round;
+    moto is reset and the bucket made again, untimed, before each tool's v1. Bytes uploaded are
+    counted from moto's listing after each step."""
+    versions = ("v1.ero", "v2.ero")
+    operations = {"v1.ero": "publish, empty", "v2.ero": "publish, on v1"}
+    labels = {"casync": "seed chain"}
+    os.environ.update(AWS_ENVIRONMENT)
+    base = WORK / "publish"
+    runs = {name: {tool: [] for tool in TOOLS} for name in versions}
+    served = {name: {tool: [] for tool in TOOLS} for name in versions}
+    uploaded = {name: {tool: [] for tool in TOOLS} for name in versions}
+    pulled = []
+
+    def cache(tool):
+        return base / tool / "cache"
+
+    def out(tool, run):
+        return base / tool / f"out-{run}"
+
+    def build(run):
+        return f"{run}-1-bench"
+
+    with Moto(WORK, S3_BUCKET) as moto:
+        bucket_url = f"s3+{moto.endpoint}/{S3_BUCKET}"
+
+        def command(tool, name, run):
+            if tool == "cairn":
+                return [CAIRN, "publish", "--image", WORK / name, "--bucket", bucket_url, "--prefix", PUBLISH_PREFIX,
+                        "--run", run, "--attempt", "1", "--sha", "bench", "--ref", "main",
+                        "--chunk-size", PUBLISH_CHUNK_SIZE, "--cache", cache(tool) / "store.castr", "--out", out(tool, run)]
+            return ["bash", SEED_CHAIN, WORK / name, cache(tool), out(tool, run), moto.endpoint, S3_BUCKET,
+                    PUBLISH_PREFIX, run, "bench", "main", PUBLISH_CHUNK_SIZE]
+
+        def check(tool, name, run, listing, chunk_sets):
+            what = f"{labels.get(tool, tool)} publishing {name}"
+            needed = {f"casync/indexes/compose-{build(run)}.caibx", f"casync/manifests/{build(run)}.json",
+                      f"images/{build(run)}.ero", "casync/refs/main/latest.json"}
+            if missing := needed - set(listing):
+                sys.exit(f"FAILED: after {what}, {', '.join(sorted(missing))} missing under {PUBLISH_PREFIX}/")
+            if listing[f"images/{build(run)}.ero"] != (WORK / name).stat().st_size:
+                sys.exit(f"FAILED: after {what}, images/{build(run)}.ero has the wrong size")
+            chunks = {key[len("casync/chunks/"):] for key in listing if key.startswith("casync/chunks/")}
+            if tool == "casync" and chunks != (local := chunk_files(cache(tool) / "store.castr")):
+                sys.exit(f"FAILED: after {what}, {len(chunks)} chunks under {PUBLISH_PREFIX}/casync/chunks/, "
+                         f"{len(chunks & local)} of the {len(local)} in its cache")
+            chunk_sets[tool] = chunks
+            if len(chunk_sets) == len(TOOLS):  # both tools have published this version in this round
+                if chunk_sets["cairn"] != chunk_sets["casync"]:
+                    sys.exit(f"FAILED: after publishing {name}, cairn's bucket has {len(chunk_sets['cairn'])} chunks, "
+                             f"the chain's {len(chunk_sets['casync'])}, {len(chunk_sets['cairn'] & chunk_sets['casync'])} "
+                             f"in common")
+                indexes = [out(t, run) / f"compose-{build(run)}.caibx" for t in TOOLS]
+                if not filecmp.cmp(*indexes, shallow=False):
+                    sys.exit(f"FAILED: cairn's and casync's indexes of {name} differ: {' '.join(map(str, indexes))}")
+            if tool == "cairn" and len(pulled) < len(versions):
+                target = base / "pulled"
+                remove(target)
+                timed([CAIRN, "pull", "--from", bucket_url, "--prefix", PUBLISH_PREFIX, "--ref", "main", target])
+                if subprocess.run(["cmp", target, WORK / name]).returncode != 0:
+                    sys.exit(f"FAILED: cairn pull of ref main after publishing {name} differs from {WORK / name}")
+                remove(target)
+                pulled.append(name)
+                print(f"  cairn pull --from {bucket_url} --prefix {PUBLISH_PREFIX} --ref main reproduced {name}")
+
+        chunk_sets = {}
+        for round_ in range(ROUNDS):
+            for tool in round_order(round_):
+                moto.reset()
+                discard_store(cache(tool))
+                listing = {}
+                for run, name in enumerate(versions, 1):
+                    remove(out(tool, run))
+                    cpu, requests = moto.cpu(), moto.requests()
+                    runs[name][tool].append(timed(command(tool, name, run)))
+                    served[name][tool].append((moto.cpu() - cpu, moto.requests() - requests))
+                    before, listing = listing, moto.sizes(PUBLISH_PREFIX)
+                    uploaded[name][tool].append(uploaded_bytes(before, listing))
+                    check(tool, name, run, listing, chunk_sets.setdefault((round_, name), {}))
+                    seconds, rss, cpu_s = runs[name][tool][-1]
+                    server_cpu, counts = served[name][tool][-1]
+                    print(f"  {operations[name]} {name} {labels.get(tool, tool)} #{round_ + 1}: {seconds:.2f} s, "
+                          f"{rss:.0f} MiB, {cpu_s:.2f} s cpu, uploaded {mib(sum(uploaded[name][tool][-1].values()))}, "
+                          f"server {server_cpu:.2f} s cpu, {format_requests(counts)}", flush=True)
+        moto.reset()
+    for tool in TOOLS:
+        discard_store(base / tool)
+    base.rmdir()
+    for name in versions:
+        results.append((operations[name], name, runs[name], served[name], labels))
+        sums = {tool: statistics.median(sum(u.values()) for u in uploaded[name][tool]) for tool in TOOLS}
+        mark = "" if sums["cairn"] <= sums["casync"] else " MISS"
+        NOTES.append(f"{operations[name]} {name}, bytes uploaded (median of rounds; target cairn ≤ chain{mark}): " + "; ".join(
+            f"{labels.get(tool, tool)} {sums[tool]:.0f} B = {mib(sums[tool])} (" + ", ".join(
+                f"{kind} {mib(statistics.median(u[kind] for u in uploaded[name][tool]))}" for kind in uploaded[name][tool][0])
+            + ")" for tool in TOOLS))
+
+
+def bench_pull(results):
+    """Pull of v2.ero, seeded with v1.ero, from a published bucket served by nginx: `cairn pull` of
+    ref main against `casync extract --seed` of the same v2 index and chunks. The bucket is a local
+    directory that cairn publish fills once, untimed, with v1.ero then v2.ero. casync's time is mostly
+    its spool in $TMPDIR (see bench_http); the table keeps the default (/var/tmp), and one more run
+    with TMPDIR=/dev/shm is reported below it."""
+    name, seed = "v2.ero", WORK / "v1.ero"
+    bucket, cache = WORK / "pull-bucket", WORK / "pull-cache"
+    discard_store(bucket)
+    discard_store(cache)
+    print("publishing v1.ero and v2.ero into a local bucket (not timed)", flush=True)
+    for run, version in enumerate(("v1.ero", "v2.ero"), 1):
+        artifacts = WORK / f"pull-publish-{run}"
+        timed([CAIRN, "publish", "--image", WORK / version, "--bucket", bucket, "--prefix", PUBLISH_PREFIX,
+               "--run", run, "--attempt", "1", "--sha", "bench", "--ref", "main", "--chunk-size", PUBLISH_CHUNK_SIZE,
+               "--cache", cache / "store.castr", "--out", artifacts])
+        remove(artifacts)
+    discard_store(cache)
+    index_file = bucket / PUBLISH_PREFIX / "casync" / "indexes" / "compose-2-1-bench.caibx"
+    labels = {"casync": "casync extract --seed"}
+    with Nginx(bucket) as nginx:
+        chunks_url = f"{nginx.base}/{PUBLISH_PREFIX}/casync/chunks/"
+
+        def command(tool):
+            if tool == "cairn":
+                return [CAIRN, "pull", "--from", nginx.base, "--prefix", PUBLISH_PREFIX, "--ref", "main",
+                        "--seed", seed, output(tool)]
+            return ["casync", "extract", f"--store={chunks_url}", f"--seed={seed}", index_file, output(tool)]
+
+        bench(results, "pull, HTTP", name, command, prepare=lambda tool: remove(output(tool)),
+              check=lambda tool: verify(tool, name), server=nginx, labels=labels)
+        remove(output("casync"))
+        seconds, _, cpu = timed(["env", "TMPDIR=/dev/shm", *command("casync")])
+        verify("casync", name)
+        cairn_seconds = statistics.median(s for s, _, _ in results[-1][2]["cairn"])
+        NOTES.append(f"pull, HTTP {name}: casync with TMPDIR=/dev/shm (one run, not in the table): {seconds:.2f} s, "
+                     f"{cpu:.2f} s cpu; {seconds / cairn_seconds:.2f}× cairn's median")
+        print(f"  {NOTES[-1]}", flush=True)
+    for tool in TOOLS:
+        remove(output(tool))
+    discard_store(bucket)
+
+
 def selected_groups():
     only = [word.strip() for word in os.environ.get("BENCH_ONLY", "").split(",") if word.strip()]
     groups = {ALIASES.get(word, word) for word in only} or set(GROUPS)
@@ -349,6 +527,10 @@ def main():
         bench_upload(results)
     if "http" in groups:
         bench_http(results)
+    if "publish" in groups:
+        bench_publish(results)
+    if "pull" in groups:
+        bench_pull(results)
     print_table(results)
     empty_trash(settle=False)
     print(f"whole run: {(time.monotonic() - started) / 60:.1f} min")

@@ -106,6 +106,16 @@ class Moto:
         listing = self.aws("s3", "ls", "--recursive", f"s3://{self.bucket}/{prefix}/")
         return {line.split(maxsplit=3)[3][len(prefix) + 1:] for line in listing.splitlines() if line.strip()}
 
+    def sizes(self, prefix):
+        """Sizes in bytes of the objects under prefix/, by key relative to it."""
+        listing = self.aws("s3", "ls", "--recursive", f"s3://{self.bucket}/{prefix}/")
+        sizes = {}
+        for line in listing.splitlines():
+            if line.strip():
+                _, _, size, key = line.split(maxsplit=3)
+                sizes[key[len(prefix) + 1:]] = int(size)
+        return sizes
+
     def cpu(self):
         return cpu_seconds(self.process.pid)
 
