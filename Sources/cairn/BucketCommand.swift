@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnBlob
 import CairnRelease
 import CairnStores
+import FoundationEssentials
 
 struct BucketCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,7 +62,7 @@ extension BucketCommand {
 
         func run() async throws {
             let walk = BucketWalk(bucket: try openObjectStore(location.bucket, requests: nil), layout: location.layout)
-            let report = try await BucketGC(walk: walk, keep: keep, grace: GCCommand.seconds(grace)!).run(dryRun: !yes, now: Double(UTCTime.now()))
+            let report = try await BucketGC(walk: walk, keep: keep, grace: GCCommand.seconds(grace)!).run(dryRun: !yes, now: Date().timeIntervalSince1970)
             if json { return try printJSON(report) }
             let verb = yes ? "removed" : "would remove"
             print("kept builds: \(report.keptBuilds.joined(separator: ", "))")
