@@ -10,6 +10,8 @@ public struct MakeOptions: Sendable {
     public var compression: ChunkCompression = .zstd
     /// How many batches of chunks are hashed, compressed and stored at once.
     public var jobs: Int = defaultJobs
+    /// More digests of the whole input, computed in the same pass (a manifest's SHA-256).
+    public var alsoDigests: [DigestAlgorithm] = []
 
     public init() {}
 }
@@ -28,6 +30,8 @@ public struct MakeSummary: Sendable, Codable {
     public var newChunks: Int
     public var newChunkBytes: UInt64
     public var storedBytes: UInt64
+    /// The input's `MakeOptions.alsoDigests`, in that order.
+    public var otherDigests: [String] = []
 }
 
 /// Chunks a file or block device into a store and writes its index (casync `make`).
@@ -71,7 +75,7 @@ public struct MakeEngine: Sendable {
         let inputSize = try file.size()
         progress?.setExpected(Int(inputSize))
 
-        let shared = SharedState(digest: options.digest, inventory: startInventory(expectedChunks: Int(inputSize / UInt64(options.sizes.avg)) + 1))
+        let shared = SharedState(digest: options.digest, alsoDigests: options.alsoDigests, inventory: startInventory(expectedChunks: Int(inputSize / UInt64(options.sizes.avg)) + 1))
         defer { shared.inventory?.cancel() }
         let chunker = Chunker(sizes: options.sizes)
         let readSize = Swift.max(8 << 20, options.sizes.max)
@@ -129,7 +133,9 @@ public struct MakeEngine: Sendable {
             while inFlight > 0 { try await collect() }
         }
 
-        summary.blobDigest = shared.blobDigest().hex
+        let digests = shared.blobDigests()
+        summary.blobDigest = digests[0].hex
+        summary.otherDigests = digests.dropFirst().map(\.hex)
         summary.blobSize = fileOffset
         summary.uniqueChunks = shared.uniqueCount
         return summary
@@ -226,13 +232,14 @@ private final class SharedState: Sendable {
     let turnstile = Turnstile()
     let zeroChunks: ZeroChunks
     let inventory: Task<Set<ChunkID>?, Never>?
-    private let hasher: TurnOrdered<StreamingHasher>
+    /// The blob digest first, then the other digests asked for.
+    private let hashers: TurnOrdered<[StreamingHasher]>
     private let claimed = Locked<Set<ChunkID>>([])
 
-    init(digest: DigestAlgorithm, inventory: Task<Set<ChunkID>?, Never>?) {
+    init(digest: DigestAlgorithm, alsoDigests: [DigestAlgorithm], inventory: Task<Set<ChunkID>?, Never>?) {
         zeroChunks = ZeroChunks(digest: digest)
         self.inventory = inventory
-        hasher = TurnOrdered(digest.makeHasher())
+        hashers = TurnOrdered(([digest] + alsoDigests).map { $0.makeHasher() })
     }
 
     /// True for the first batch to see `id` in this run; that batch stores it.
@@ -240,8 +247,8 @@ private final class SharedState: Sendable {
     var uniqueCount: Int { claimed.withLock { $0.count } }
 
     /// Call only while holding the turnstile's turn, which serialises all calls.
-    func hashBlob(_ bytes: UnsafeRawBufferPointer) { hasher.value.update(bytes) }
-    func blobDigest() -> ChunkID { hasher.value.finalize() }
+    func hashBlob(_ bytes: UnsafeRawBufferPointer) { for hasher in hashers.value { hasher.update(bytes) } }
+    func blobDigests() -> [ChunkID] { hashers.value.map { $0.finalize() } }
 }
 
 /// A value that only the holder of a turnstile's turn touches, so it needs no lock.

@@ -67,22 +67,24 @@ public struct Publisher: Sendable {
         try FileSystem.makeDirectories(options.out)
         try FileSystem.makeDirectories(options.cache)
 
-        log("hashing \(options.image)")
-        let imageDigests = try BlobDigest.ofFile(options.image, digests: [.sha256, .sha512_256])
-        let imageSize = try File.open(options.image, .readOnly).size()
-
         log("chunking into the cache \(options.cache)")
         let indexPath = options.out + "/compose-\(build).caibx"
         var makeOptions = MakeOptions()
         makeOptions.sizes = options.sizes
         makeOptions.jobs = options.jobs
+        makeOptions.alsoDigests = [.sha256]
         let cache = LocalChunkStore(root: options.cache)
         let made = try await MakeEngine(options: makeOptions, store: cache).run(input: options.image, index: indexPath)
+        // The same pass gave the casync digest (SHA-512/256, the index's digest) and the SHA-256.
+        let imageDigests = [ChunkID(hex: made.otherDigests[0])!, ChunkID(hex: made.blobDigest)!]
+        let imageSize = made.blobSize
         let index = try IndexFile.read(indexPath)
         let indexBytes = try File.open(indexPath, .readOnly).readAll()
 
+        // The smoke extraction from the cache works on local disk and CPU while the bucket is
+        // asked and written to; nothing moves the ref before it has passed.
         log("smoke extraction from the cache")
-        try await smokeExtract(index, from: [cache], expecting: imageDigests, source: "the cache \(options.cache)")
+        async let cacheChecked: Void = smokeExtract(index, from: [cache], expecting: imageDigests, source: "the cache \(options.cache)")
 
         let unique = Self.uniqueChunks(of: index)
         var dedupe: DedupeFigures
@@ -117,32 +119,37 @@ public struct Publisher: Sendable {
             parent: current.flatMap { $0.pointer.build == build ? $0.pointer.previous : $0.pointer.build })
         var report = PublishReport(manifest: manifest, manifestKey: layout.manifest(build))
         report.artifacts = try writeArtifacts(manifest, indexPath: indexPath)
-        guard let bucket = options.bucket else { return report }
+        guard let bucket = options.bucket else {
+            try await cacheChecked
+            return report
+        }
 
-        log("uploading \(missing.count) chunks")
+        // The index and manifest go first: the manifest names the image's SHA-256 before the image
+        // exists, so a re-run can trust an image it finds. Chunks and image then go side by side.
+        log("uploading the index and manifest")
+        try await putImmutable(manifest.index.key, bytes: indexBytes, in: bucket)
+        report.manifest = try await putManifest(manifest, in: bucket)
+        log("uploading \(missing.count) chunks and the image")
+        async let imageUploaded: Void = uploadImage(to: manifest.image.key, size: imageSize, in: bucket)
         let chunks = bucket.chunkStore(prefix: layout.chunks)
+        let digest = index.digest
         let sizes = try await mapConcurrently(missing, width: chunks.concurrentRequests) { chunk in
             guard let stored = try await cache.fetch(chunk.id) else {
                 throw ReleaseError.missing(key: "chunk \(chunk.id)", store: cache.description)
+            }
+            // Checked before it goes: a chunk in the bucket is never replaced, so a bad one must not land.
+            do {
+                _ = try ChunkFetcher.decode(stored, id: chunk.id, size: chunk.size, digest: digest, decompressor: ChunkDecompressor())
+            } catch {
+                throw BlobError.corruptChunk(id: chunk.id, store: cache.description, problem: "\(error)")
             }
             try await chunks.store(chunk.id, bytes: stored.bytes, isCompressed: stored.isCompressed)
             return stored.bytes.count
         }
         report.uploadedChunks = sizes.count
         report.uploadedBytes = sizes.reduce(0) { $0 + UInt64($1) }
-
-        log("uploading the index, manifest and image")
-        try await putImmutable(manifest.index.key, bytes: indexBytes, in: bucket)
-        report.manifest = try await putManifest(manifest, in: bucket)
-        // An image already there was uploaded by an earlier run of this build (the manifest, written
-        // first, names its SHA-256), so a re-run does not send it again; only its size can be checked cheaply.
-        var existingImage = try await bucket.head(manifest.image.key)
-        if existingImage == nil, try await !bucket.upload(file: options.image, to: manifest.image.key, condition: .absent) {
-            existingImage = try await bucket.head(manifest.image.key)
-        }
-        if let existingImage, existingImage.size != imageSize {
-            throw ReleaseError.conflict(key: manifest.image.key, store: bucket.description, problem: "it holds \(existingImage.size) bytes, the image \(imageSize)")
-        }
+        try await imageUploaded
+        try await cacheChecked
 
         let source: any ObjectSource = options.publicSource ?? bucket
         log("smoke extraction from \(source)")
@@ -177,6 +184,18 @@ public struct Publisher: Sendable {
         if run != otherRun { return run > otherRun }
         guard let attempt = UInt64(build.attempt), let otherAttempt = UInt64(other.attempt) else { return false }
         return attempt > otherAttempt
+    }
+
+    /// Uploads the image unless an earlier run of this build did (the manifest, written first,
+    /// names its SHA-256); only its size can be checked cheaply.
+    private func uploadImage(to key: String, size: UInt64, in bucket: any ObjectStore) async throws {
+        var existing = try await bucket.head(key)
+        if existing == nil, try await !bucket.upload(file: options.image, to: key, condition: .absent) {
+            existing = try await bucket.head(key)
+        }
+        if let existing, existing.size != size {
+            throw ReleaseError.conflict(key: key, store: bucket.description, problem: "it holds \(existing.size) bytes, the image \(size)")
+        }
     }
 
     /// Each chunk once, in index order.
