@@ -63,7 +63,24 @@ def stop(process, signal_name="terminate"):
             process.wait()
 
 
-class Moto:
+class Server:
+    """A server process the bench started: a context manager that stops it, also when it fails to start."""
+
+    def _wait_until_ready(self, url):
+        try:
+            wait_until_ready(url, self.process, self.log)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
+
+
+class Moto(Server):
     """`python3 -m moto.server` on a free port. State is in memory only: reset() wipes it (and frees
     moto's memory, ~80 KB an object)."""
 
@@ -77,17 +94,7 @@ class Moto:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_ready(f"{self.endpoint}/moto-api/", self.process, self.log)
-        except BaseException:
-            self.close()
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        self.close()
+        self._wait_until_ready(f"{self.endpoint}/moto-api/")
 
     def close(self):
         stop(self.process)
@@ -102,12 +109,12 @@ class Moto:
                               check=True, capture_output=True, text=True).stdout
 
     def keys(self, prefix):
-        """Keys under prefix/, relative to it (ListObjectsV2 through `aws s3 ls`, every page)."""
-        listing = self.aws("s3", "ls", "--recursive", f"s3://{self.bucket}/{prefix}/")
-        return {line.split(maxsplit=3)[3][len(prefix) + 1:] for line in listing.splitlines() if line.strip()}
+        """Keys under prefix/, relative to it."""
+        return set(self.sizes(prefix))
 
     def sizes(self, prefix):
-        """Sizes in bytes of the objects under prefix/, by key relative to it."""
+        """Sizes in bytes of the objects under prefix/, by key relative to it (ListObjectsV2 through
+        `aws s3 ls`, every page)."""
         listing = self.aws("s3", "ls", "--recursive", f"s3://{self.bucket}/{prefix}/")
         sizes = {}
         for line in listing.splitlines():
@@ -131,7 +138,7 @@ class Moto:
         return counts
 
 
-class Nginx:
+class Nginx(Server):
     """nginx serving root read-only on a free port, in the foreground with its own pid, temp and log
     paths; worker_processes 2, access_log off, keep-alive and sendfile as by default."""
 
@@ -164,17 +171,7 @@ http {{
 """)
         self.process = subprocess.Popen([self.binary, "-c", self.dir / "nginx.conf", "-e", self.log],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until_ready(f"{self.base}/nginx-status", self.process, self.log)
-        except BaseException:
-            self.close()
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        self.close()
+        self._wait_until_ready(f"{self.base}/nginx-status")
 
     def close(self):
         stop(self.process, "terminate")  # SIGTERM: fast shutdown of master and workers

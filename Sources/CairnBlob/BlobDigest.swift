@@ -13,11 +13,17 @@ public enum BlobDigest {
     public static func ofFile(_ path: String, digests: [DigestAlgorithm], progress: ProgressCounter? = nil) throws -> [ChunkID] {
         let file = try File.open(path, .readOnly)
         progress?.setExpected(Int(try file.size()))
+        return try of(file, length: nil, digests: digests, progress: progress)
+    }
+
+    /// Digests of the first `length` bytes of an open file (all of it when nil).
+    static func of(_ file: File, length: UInt64?, digests: [DigestAlgorithm], progress: ProgressCounter? = nil) throws -> [ChunkID] {
         let hashers = digests.map { $0.makeHasher() }
         let buffer = ByteBlock(capacity: 4 << 20)
         var offset: UInt64 = 0
-        while true {
-            let count = try file.read(into: buffer.memory, at: offset)
+        while length.map({ offset < $0 }) ?? true {
+            let wanted = Int(min(UInt64(buffer.memory.count), (length ?? .max) - offset))
+            let count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.memory[..<wanted]), at: offset)
             if count == 0 { break }
             for hasher in hashers { hasher.update(buffer.bytes(0..<count)) }
             offset += UInt64(count)

@@ -131,16 +131,7 @@ private final class Target: Sendable {
 
     /// The digest of the blob's bytes as written so far.
     func digest(_ algorithm: DigestAlgorithm) throws -> ChunkID {
-        let hasher = algorithm.makeHasher()
-        let buffer = ByteBlock(capacity: 4 << 20)
-        var offset: UInt64 = 0
-        while offset < blobSize {
-            let count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer.memory[..<Int(min(UInt64(buffer.memory.count), blobSize - offset))]), at: offset)
-            guard count > 0 else { break }
-            hasher.update(buffer.bytes(0..<count))
-            offset += UInt64(count)
-        }
-        return hasher.finalize()
+        try BlobDigest.of(file, length: blobSize, digests: [algorithm])[0]
     }
 
     func finish() throws {

@@ -14,6 +14,11 @@ public struct MakeOptions: Sendable {
     public var alsoDigests: [DigestAlgorithm] = []
 
     public init() {}
+
+    /// Options that cut a file as `index`'s blob was cut, so that equal chunks get equal IDs.
+    public init(chunkingLike index: BlobIndex, jobs: Int) {
+        (sizes, digest, self.jobs) = (index.sizes, index.digest, jobs)
+    }
 }
 
 /// The default concurrency: one job per core, at least two.

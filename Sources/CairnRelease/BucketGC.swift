@@ -54,15 +54,14 @@ public struct BucketGC: Sendable {
                 builds.append(build)
             }
             for build in builds where !kept.contains(build) && !vanished.contains(build) {
-                let key = layout.manifest(build)
-                guard let object = try await bucket.get(key) else {
+                guard let manifest = try await ComposeManifest.read(build, layout: layout, from: bucket) else {
                     // An older build an earlier GC removed is no loss; the current one is.
-                    if build == pointer.build { throw ReleaseError.missing(key: key, store: bucket.description) }
+                    if build == pointer.build { throw ReleaseError.missing(key: layout.manifest(build), store: bucket.description) }
                     vanished.insert(build)
                     continue
                 }
                 kept.insert(build)
-                indexes.append(try await ComposeManifest(decoding: object.bytes, key: key).index(from: bucket))
+                indexes.append(try await manifest.index(from: bucket))
             }
         }
         let buildObjects = try await listBuildObjects()

@@ -36,13 +36,10 @@ public struct BucketWalk: Sendable {
         let held = try await heldChunks()
         var statuses = [RefStatus]()
         for ref in refs {
-            guard let (pointer, _) = try await Refs.read(ref, layout: layout, from: bucket) else {
-                throw ReleaseError.missing(key: layout.latest(ref), store: bucket.description)
-            }
+            let pointer = try await Refs.current(ref, layout: layout, from: bucket)
             var check = try await BuildChecker.check(pointer.build, layout: layout, in: bucket, held: held)
-            if deep, check.isComplete, let manifest = check.manifest {
+            if deep, check.isComplete, let manifest = check.manifest, let index = check.index {
                 do {
-                    let index = try await manifest.index(from: bucket)
                     let fetcher = ChunkFetcher(stores: [bucket.chunkStore(prefix: layout.chunks)], digest: index.digest)
                     let digest = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs)
                     if digest.hex != manifest.image.casyncDigest {

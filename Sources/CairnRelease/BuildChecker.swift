@@ -9,10 +9,17 @@ public struct BuildCheck: Sendable, Codable {
     /// Unique chunks the build's index references, and how many of them the bucket lacks.
     public var chunks = 0
     public var missingChunks = 0
-    /// The build's manifest, when it could be read.
+    public var imageMissing = false
+    /// The build's manifest and index, when they could be read (the index is checked against the
+    /// manifest), so that callers need not fetch them again.
     public var manifest: ComposeManifest?
+    public var index: BlobIndex?
 
     public var isComplete: Bool { problems.isEmpty }
+
+    private enum CodingKeys: String, CodingKey {
+        case build, problems, chunks, missingChunks, imageMissing, manifest
+    }
 }
 
 /// Checks that every part of a build is in the bucket: manifest, index (matching the manifest),
@@ -22,14 +29,14 @@ public enum BuildChecker {
     public static func check(_ build: String, layout: BucketLayout, in bucket: any ObjectStore, held: Set<ChunkID>) async throws -> BuildCheck {
         var check = BuildCheck(build: build)
         let manifestKey = layout.manifest(build)
-        guard let manifestObject = try await bucket.get(manifestKey) else {
-            check.problems.append("\(manifestKey) is missing")
-            return check
-        }
         let manifest: ComposeManifest
         do {
-            manifest = try ComposeManifest(decoding: manifestObject.bytes, key: manifestKey)
-        } catch {
+            guard let found = try await ComposeManifest.read(build, layout: layout, from: bucket) else {
+                check.problems.append("\(manifestKey) is missing")
+                return check
+            }
+            manifest = found
+        } catch let error as ReleaseError {
             check.problems.append("\(error)")
             return check
         }
@@ -41,6 +48,7 @@ public enum BuildChecker {
                 check.problems.append("\(manifest.image.key) holds \(image.size) bytes where the manifest says \(manifest.image.size)")
             }
         } else {
+            check.imageMissing = true
             check.problems.append("\(manifest.image.key) is missing")
         }
 
@@ -51,6 +59,7 @@ public enum BuildChecker {
             check.problems.append("\(error)")
             return check
         }
+        check.index = index
         let unique = Set(index.chunks.map(\.id))
         let missing = unique.subtracting(held).sorted { $0.hex < $1.hex }
         check.chunks = unique.count

@@ -65,6 +65,13 @@ public struct ComposeManifest: Codable, Sendable, Equatable {
 }
 
 extension ComposeManifest {
+    /// The manifest of `build` in `source`, or nil if there is none.
+    public static func read(_ build: String, layout: BucketLayout, from source: any ObjectSource) async throws -> ComposeManifest? {
+        let key = layout.manifest(build)
+        guard let object = try await source.get(key) else { return nil }
+        return try ComposeManifest(decoding: object.bytes, key: key)
+    }
+
     /// The build's index from `source`, checked against the SHA-256 this manifest records.
     public func index(from source: any ObjectSource) async throws -> BlobIndex {
         guard let object = try await source.get(index.key) else {

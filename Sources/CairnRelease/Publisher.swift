@@ -131,23 +131,18 @@ public struct Publisher: Sendable {
         report.manifest = try await putManifest(manifest, in: bucket)
         log("uploading \(missing.count) chunks and the image")
         async let imageUploaded: Void = uploadImage(to: manifest.image.key, size: imageSize, in: bucket)
-        let chunks = bucket.chunkStore(prefix: layout.chunks)
-        let digest = index.digest
-        let sizes = try await mapConcurrently(missing, width: chunks.concurrentRequests) { chunk in
-            guard let stored = try await cache.fetch(chunk.id) else {
+        let copier = ChunkCopier(from: cache, to: bucket.chunkStore(prefix: layout.chunks), digest: index.digest)
+        for (chunk, outcome) in zip(missing, try await copier.copy(missing.map { ($0.id, $0.size) })) {
+            switch outcome {
+            case .copied(let storedBytes):
+                report.uploadedChunks += 1
+                report.uploadedBytes += UInt64(storedBytes)
+            case .missing:
                 throw ReleaseError.missing(key: "chunk \(chunk.id)", store: cache.description)
+            case .corrupt(let problem):
+                throw BlobError.corruptChunk(id: chunk.id, store: cache.description, problem: problem)
             }
-            // Checked before it goes: a chunk in the bucket is never replaced, so a bad one must not land.
-            do {
-                _ = try ChunkFetcher.decode(stored, id: chunk.id, size: chunk.size, digest: digest, decompressor: ChunkDecompressor())
-            } catch {
-                throw BlobError.corruptChunk(id: chunk.id, store: cache.description, problem: "\(error)")
-            }
-            try await chunks.store(chunk.id, bytes: stored.bytes, isCompressed: stored.isCompressed)
-            return stored.bytes.count
         }
-        report.uploadedChunks = sizes.count
-        report.uploadedBytes = sizes.reduce(0) { $0 + UInt64($1) }
         try await imageUploaded
         try await cacheChecked
 
@@ -165,8 +160,7 @@ public struct Publisher: Sendable {
             options.ref, to: build, layout: layout, in: bucket, current: current, action: "publish", actor: options.actor
         ) { pointer in
             // A late or re-run older build must not take the ref back from a newer one.
-            guard let theirs = try? await bucket.get(layout.manifest(pointer.build)),
-                let manifest = try? ComposeManifest(decoding: theirs.bytes, key: layout.manifest(pointer.build)),
+            guard let manifest = try? await ComposeManifest.read(pointer.build, layout: layout, from: bucket),
                 Self.isNewer(manifest.build, than: options.build)
             else { return true }
             report.refNote = "\(options.ref) names the newer build \(pointer.build) (run \(manifest.build.run), attempt \(manifest.build.attempt)); left alone"
@@ -237,8 +231,9 @@ public struct Publisher: Sendable {
     private func putManifest(_ manifest: ComposeManifest, in bucket: any ObjectStore) async throws -> ComposeManifest {
         let key = options.layout.manifest(manifest.build.id)
         if try await bucket.put(key, bytes: manifest.encoded(), condition: .absent) { return manifest }
-        guard let object = try await bucket.get(key) else { throw ReleaseError.missing(key: key, store: bucket.description) }
-        let existing = try ComposeManifest(decoding: object.bytes, key: key)
+        guard let existing = try await ComposeManifest.read(manifest.build.id, layout: options.layout, from: bucket) else {
+            throw ReleaseError.missing(key: key, store: bucket.description)
+        }
         guard existing.describesSameBuild(as: manifest) else {
             throw ReleaseError.conflict(key: key, store: bucket.description, problem: "it describes another image or index for build \(manifest.build.id)")
         }

@@ -47,27 +47,25 @@ public struct Puller: Sendable {
         if let chosen = options.build {
             build = chosen
         } else if let ref = options.ref {
-            let key = layout.latest(ref)
-            guard let object = try await source.get(key) else { throw ReleaseError.missing(key: key, store: source.description) }
-            build = try RefPointer(decoding: object.bytes, key: key).build
+            build = try await Refs.current(ref, layout: layout, from: source).build
         } else {
             throw ReleaseError.invalidInput("pull needs a ref or a build")
         }
 
         let manifestKey = layout.manifest(build)
-        guard let manifestObject = try await source.get(manifestKey) else { throw ReleaseError.missing(key: manifestKey, store: source.description) }
-        let manifest = try ComposeManifest(decoding: manifestObject.bytes, key: manifestKey)
+        guard let manifest = try await ComposeManifest.read(build, layout: layout, from: source) else {
+            throw ReleaseError.missing(key: manifestKey, store: source.description)
+        }
         let index = try await manifest.index(from: source)
         guard let imageSHA256 = ChunkID(hex: manifest.image.sha256) else {
             throw ReleaseError.malformed(key: manifestKey, problem: "image.sha256 is not 64 hex digits")
         }
 
         // A seed is chunked like the image, so the chunks they share are found by ID.
-        var makeOptions = MakeOptions()
-        (makeOptions.sizes, makeOptions.digest, makeOptions.jobs) = (index.sizes, index.digest, options.jobs)
         var seeds = [Seed]()
         for path in options.seeds {
-            seeds.append(Seed(index: try await MakeEngine(options: makeOptions, store: nil).chunks(of: path), blobPath: path))
+            let chunker = MakeEngine(options: MakeOptions(chunkingLike: index, jobs: options.jobs), store: nil)
+            seeds.append(Seed(index: try await chunker.chunks(of: path), blobPath: path))
         }
 
         let fetcher = ChunkFetcher(

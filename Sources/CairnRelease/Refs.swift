@@ -9,6 +9,14 @@ public enum Refs {
         return (try RefPointer(decoding: object.bytes, key: key), object.etag)
     }
 
+    /// The pointer of a ref that must exist: a missing one is an error naming its key.
+    public static func current(_ ref: String, layout: BucketLayout, from source: any ObjectSource) async throws -> RefPointer {
+        guard let (pointer, _) = try await read(ref, layout: layout, from: source) else {
+            throw ReleaseError.missing(key: layout.latest(ref), store: source.description)
+        }
+        return pointer
+    }
+
     /// How often a move that lost a compare-and-swap re-reads the ref and tries again.
     static let attempts = 10
 

@@ -42,16 +42,14 @@ public struct Repairer: Sendable {
         for path in images { imageDigests[path] = try BlobDigest.ofFile(path, digest: .sha256).hex }
 
         for ref in refs {
-            guard let (pointer, _) = try await Refs.read(ref, layout: layout, from: bucket) else {
-                throw ReleaseError.missing(key: layout.latest(ref), store: bucket.description)
-            }
+            let pointer = try await Refs.current(ref, layout: layout, from: bucket)
             let check = try await BuildChecker.check(pointer.build, layout: layout, in: bucket, held: held)
             report.builds.append(pointer.build)
             guard let manifest = check.manifest else {
                 report.unrepaired += check.problems
                 continue
             }
-            if try await bucket.head(manifest.image.key) == nil {
+            if check.imageMissing {
                 if let path = imageDigests.first(where: { $0.value == manifest.image.sha256 })?.key {
                     try await bucket.upload(file: path, to: manifest.image.key, condition: .absent)
                     report.imagesUploaded.append(manifest.image.key)
@@ -59,11 +57,9 @@ public struct Repairer: Sendable {
                     report.unrepaired.append("\(manifest.image.key) is missing and no --image has its SHA-256")
                 }
             }
-            let index: BlobIndex
-            do {
-                index = try await manifest.index(from: bucket)
-            } catch {
-                report.unrepaired.append("\(error)")
+            guard let index = check.index else {
+                // The check stopped at the index, so its last problem says what is wrong with it.
+                report.unrepaired += check.problems.suffix(1)
                 continue
             }
             if deep {
@@ -75,14 +71,11 @@ public struct Repairer: Sendable {
             if missing.isEmpty { continue }
 
             if let cache {
-                let local = LocalChunkStore(root: cache)
-                let found = try await mapConcurrently(Array(missing), width: chunks.concurrentRequests) { id, size -> ChunkID? in
-                    guard let stored = try await local.fetch(id),
-                        (try? ChunkFetcher.decode(stored, id: id, size: size, digest: index.digest, decompressor: ChunkDecompressor())) != nil
-                    else { return nil }
-                    try await chunks.store(id, bytes: stored.bytes, isCompressed: stored.isCompressed)
-                    return id
-                }.compactMap { $0 }
+                let wanted = missing.map { (id: $0.key, size: $0.value) }
+                let outcomes = try await ChunkCopier(from: LocalChunkStore(root: cache), to: chunks, digest: index.digest).copy(wanted)
+                let found = zip(wanted, outcomes).compactMap { chunk, outcome -> ChunkID? in
+                    if case .copied = outcome { chunk.id } else { nil }
+                }
                 report.fromCache += found.count
                 for id in found { missing[id] = nil; held.insert(id) }
             }
@@ -102,25 +95,25 @@ public struct Repairer: Sendable {
     private func removeDamaged(of index: BlobIndex, held: Set<ChunkID>, from chunks: any WritableChunkStore) async throws -> [ChunkID] {
         var seen = Set<ChunkID>()
         let present = index.chunks.filter { held.contains($0.id) && seen.insert($0.id).inserted }
+        // The fetcher reads a bad chunk twice before it calls it corrupt: the first copy may have been a bad transfer.
+        let fetcher = ChunkFetcher(stores: [chunks], digest: index.digest)
         let damaged = try await mapConcurrently(present, width: chunks.concurrentRequests) { chunk -> ChunkID? in
-            // Fetched twice before it is called damaged: the first copy may have been a bad transfer.
-            for _ in 0..<2 {
-                guard let stored = try await chunks.fetch(chunk.id) else { return nil }
-                if (try? ChunkFetcher.decode(stored, id: chunk.id, size: chunk.size, digest: index.digest, decompressor: ChunkDecompressor())) != nil { return nil }
+            do {
+                _ = try await fetcher.fetch(chunk.id, size: chunk.size, decompressor: ChunkDecompressor())
+                return nil
+            } catch BlobError.corruptChunk {
+                try await chunks.remove(chunk.id, isCompressed: true)
+                return chunk.id
             }
-            try await chunks.remove(chunk.id, isCompressed: true)
-            return chunk.id
         }
         return damaged.compactMap { $0 }
     }
 
     /// Chunks `path` as the index was chunked and uploads the wanted chunks it holds.
     private func cutAgain(_ path: String, like index: BlobIndex, wanted: [ChunkID: Int], into chunks: any WritableChunkStore) async throws -> [ChunkID] {
-        var options = MakeOptions()
-        (options.sizes, options.digest, options.jobs) = (index.sizes, index.digest, jobs)
         let image = try File.open(path, .readOnly)
         var seen = Set<ChunkID>()
-        let found = try await MakeEngine(options: options, store: nil).chunks(of: path).chunks.filter { wanted[$0.id] != nil && seen.insert($0.id).inserted }
+        let found = try await MakeEngine(options: MakeOptions(chunkingLike: index, jobs: jobs), store: nil).chunks(of: path).chunks.filter { wanted[$0.id] != nil && seen.insert($0.id).inserted }
         return try await mapConcurrently(found, width: chunks.concurrentRequests) { chunk in
             guard let bytes = try image.read(exactly: chunk.size, at: chunk.start), index.digest.hash(bytes) == chunk.id else {
                 throw ReleaseError.integrity("\(path) changed while it was being read")

@@ -85,30 +85,7 @@ public struct LocalObjectStore: ObjectStore {
     }
 
     public func list(prefix: String) async throws -> [ObjectInfo] {
-        // Only the directory that holds the prefix's last component is walked.
-        let directoryKey = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
-        var found = [ObjectInfo]()
-        func walk(_ key: String) throws {
-            let directory = key.isEmpty ? root : root + "/" + key
-            let names: [String]
-            do {
-                names = try FileSystem.contents(of: directory)
-            } catch let error as SystemError where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
-                return
-            }
-            for name in names where !name.hasPrefix(Self.temporaryPrefix) && name != Self.lockName {
-                let child = key.isEmpty ? name : key + "/" + name
-                guard child.hasPrefix(prefix) || prefix.hasPrefix(child + "/") else { continue }
-                guard let status = try FileSystem.status(root + "/" + child) else { continue }
-                if status.isRegular {
-                    if child.hasPrefix(prefix) { found.append(ObjectInfo(key: child, size: status.size, etag: status.version, modified: status.modified)) }
-                } else if status.isDirectory {
-                    try walk(child)
-                }
-            }
-        }
-        try walk(directoryKey)
-        return found.sorted { $0.key < $1.key }
+        try files(under: prefix, temporary: false).map { ObjectInfo(key: $0.key, size: $0.status.size, etag: $0.status.version, modified: $0.status.modified) }
     }
 
     public func delete(_ keys: [String]) async throws {
@@ -117,21 +94,35 @@ public struct LocalObjectStore: ObjectStore {
 
     /// Temporary files (`.#name…`) a killed writer left anywhere under the root.
     public func removeAbandonedWrites(startedBefore cutoff: Double) async throws -> Int {
-        var removed = 0
-        func walk(_ directory: String) throws {
-            for name in try FileSystem.contents(of: directory) where name != Self.lockName {
-                let path = directory + "/" + name
-                guard let status = try FileSystem.status(path) else { continue }
+        let stale = try files(under: "", temporary: true).filter { $0.status.modified < cutoff }
+        for file in stale { try FileSystem.remove(root + "/" + file.key) }
+        return stale.count
+    }
+
+    /// The regular files whose keys start with `prefix`, sorted: objects, or the temporary files
+    /// of unfinished writes. Only directories that can hold such keys are walked.
+    private func files(under prefix: String, temporary: Bool) throws -> [(key: String, status: FileSystem.Status)] {
+        var found = [(key: String, status: FileSystem.Status)]()
+        func walk(_ key: String) throws {
+            let names: [String]
+            do {
+                names = try FileSystem.contents(of: key.isEmpty ? root : root + "/" + key)
+            } catch let error as SystemError where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
+                return
+            }
+            for name in names where name != Self.lockName {
+                let child = key.isEmpty ? name : key + "/" + name
+                guard child.hasPrefix(prefix) || prefix.hasPrefix(child + "/") else { continue }
+                guard let status = try FileSystem.status(root + "/" + child) else { continue }
                 if status.isDirectory {
-                    try walk(path)
-                } else if name.hasPrefix(Self.temporaryPrefix), status.modified < cutoff {
-                    try FileSystem.remove(path)
-                    removed += 1
+                    try walk(child)
+                } else if status.isRegular, child.hasPrefix(prefix), name.hasPrefix(Self.temporaryPrefix) == temporary {
+                    found.append((child, status))
                 }
             }
         }
-        if FileSystem.exists(root) { try walk(root) }
-        return removed
+        try walk(prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : "")
+        return found.sorted { $0.key < $1.key }
     }
 
     public func chunkStore(prefix: String) -> any WritableChunkStore {

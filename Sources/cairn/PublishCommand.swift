@@ -33,8 +33,7 @@ struct PublishCommand: AsyncParsableCommand {
     @Option(help: "Commit (default: $GITHUB_SHA, else the checkout's HEAD).") var sha: String?
     @Option(help: "The ref to publish to, made safe for a key (default: $GITHUB_REF_NAME, else the checked-out branch).") var ref: String?
 
-    @Option(help: "Key prefix in the bucket (default: $COMPOSE_PREFIX, else none).")
-    var prefix: String?
+    @OptionGroup var prefix: PrefixOption
 
     @Option(help: "The bucket: s3+https://HOST/BUCKET[/PREFIX] or a local directory (default: from $COMPOSE_ENDPOINT_URL and $COMPOSE_BUCKET, else $R2_ENDPOINT_URL and $R2_BUCKET).")
     var bucket: String?
@@ -53,7 +52,7 @@ struct PublishCommand: AsyncParsableCommand {
     @OptionGroup var jobs: JobsOption
 
     func run() async throws {
-        let prefix = self.prefix ?? env("COMPOSE_PREFIX") ?? ""
+        let prefix = self.prefix.value
         let image = try self.image ?? env("COMPOSE_EROFS_IMAGE")
             ?? ImageLocator.find(in: "mkosi.output", name: name ?? FileSystem.lastComponent(of: prefix))
         let sizes = try ChunkSizes(parsing: chunkSize ?? env("COMPOSE_CHUNK_SIZE") ?? "262144:1048576:4194304")
@@ -63,7 +62,7 @@ struct PublishCommand: AsyncParsableCommand {
         let ref = try BuildIdentity.safeRef(ref ?? env("GITHUB_REF_NAME") ?? GitCheckout.branch() ?? "local")
 
         var options = PublishOptions(
-            image: image, build: build, ref: ref, layout: BucketLayout(prefix: prefix), sizes: sizes, cache: cache, out: out,
+            image: image, build: build, ref: ref, layout: self.prefix.layout, sizes: sizes, cache: cache, out: out,
             tool: "cairn \(Cairn.version)")
         options.inputs = try BuildInputs.parse(pairs: input, file: inputs)
         options.actor = env("GITHUB_ACTOR") ?? env("USER")

@@ -18,8 +18,7 @@ struct PullCommand: AsyncParsableCommand {
     @Option(help: "The public base URL, an s3+https://HOST/BUCKET[/PREFIX] bucket or a local directory.")
     var from: String
 
-    @Option(help: "Key prefix in the bucket (default: $COMPOSE_PREFIX, else none).")
-    var prefix: String?
+    @OptionGroup var prefix: PrefixOption
 
     @Option(help: "The ref to pull (made safe for a key as publish does).")
     var ref: String?
@@ -49,9 +48,8 @@ struct PullCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let prefix = self.prefix ?? ProcessEnvironment.value("COMPOSE_PREFIX") ?? ""
         var options = PullOptions(
-            source: try openObjectSource(from, requests: jobs.requests), layout: BucketLayout(prefix: prefix),
+            source: try openObjectSource(from, requests: jobs.requests), layout: prefix.layout,
             ref: try ref.map(BuildIdentity.safeRef), build: try build.map(BuildIdentity.validateID))
         options.seeds = seed
         options.inPlace = inPlace

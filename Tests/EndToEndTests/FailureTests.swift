@@ -140,16 +140,11 @@ import Testing
         var killedMidway = false
         for delay in [0.3, 0.6, 1.0, 1.5] where !killedMidway {
             try? FileManager.default.removeItem(atPath: scratch.file("store"))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: cairnPath)
-            process.arguments = ["make", "--store", scratch.file("store"), scratch.file("x.caibx"), input]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let make = try Started(cairnPath, ["make", "--store", scratch.file("store"), scratch.file("x.caibx"), input])
             Thread.sleep(forTimeInterval: delay)
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            killedMidway = process.terminationReason == .uncaughtSignal && !scratch.chunkFiles("store").isEmpty
+            make.kill()
+            _ = try make.wait()
+            killedMidway = make.process.terminationReason == .uncaughtSignal && !scratch.chunkFiles("store").isEmpty
         }
         #expect(killedMidway, "make finished before it could be killed")
         #expect(!scratch.exists("x.caibx"), "an index appeared although make was killed")

@@ -18,27 +18,44 @@ let cairnPath: String = {
     return root.appendingPathComponent(".build/debug/cairn").path
 }()
 
+/// A process started without waiting for it, so that a test can kill it or run several at once.
+final class Started {
+    let process = Process()
+    private let outputs: Scratch
+    private let out: FileHandle
+    private let err: FileHandle
+
+    init(_ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws {
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/\(executable)")
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        // Files, not pipes: a chatty child can never block on a full pipe.
+        outputs = try Scratch()
+        FileManager.default.createFile(atPath: outputs.file("out"), contents: nil)
+        FileManager.default.createFile(atPath: outputs.file("err"), contents: nil)
+        out = try FileHandle(forWritingTo: URL(fileURLWithPath: outputs.file("out")))
+        err = try FileHandle(forWritingTo: URL(fileURLWithPath: outputs.file("err")))
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+    }
+
+    func kill() { Foundation.kill(process.processIdentifier, SIGKILL) }
+
+    /// Waits for the process to end and returns what it printed.
+    func wait() throws -> Run {
+        process.waitUntilExit()
+        try out.close()
+        try err.close()
+        return Run(status: process.terminationStatus, stdout: String(decoding: try outputs.read("out"), as: UTF8.self),
+                   stderr: String(decoding: try outputs.read("err"), as: UTF8.self))
+    }
+}
+
 @discardableResult
 func run(_ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Run {
-    let process = Process()
-    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/\(executable)")
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    // Files, not pipes: a chatty child can never block on a full pipe.
-    let outputs = try Scratch()
-    FileManager.default.createFile(atPath: outputs.file("out"), contents: nil)
-    FileManager.default.createFile(atPath: outputs.file("err"), contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outputs.file("out")))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: outputs.file("err")))
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    process.waitUntilExit()
-    try out.close()
-    try err.close()
-    return Run(status: process.terminationStatus, stdout: String(decoding: try outputs.read("out"), as: UTF8.self),
-               stderr: String(decoding: try outputs.read("err"), as: UTF8.self))
+    try Started(executable, arguments, in: directory, environment: environment).wait()
 }
 
 @discardableResult

@@ -13,17 +13,10 @@ import Testing
         let arguments = ["publish", "--image", scratch.file("image.ero"), "--bucket", bucket, "--run", "1", "--sha", "dead", "--ref", "main",
                          "--chunk-size", "16K:64K:256K", "--jobs", "4"]
         for delay in [0.2, 0.5, 0.9, 1.4, 2.0] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: cairnPath)
-            process.arguments = arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
-            process.environment = ProcessInfo.processInfo.environment.merging(moto.environment) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let publish = try Started(cairnPath, arguments, in: scratch.path, environment: moto.environment)
             Thread.sleep(forTimeInterval: delay)
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            publish.kill()
+            _ = try publish.wait()
             // Whatever the ref names (if anything) is complete.
             let check = try run(cairnPath, ["bucket", "verify", "--bucket", bucket], environment: moto.environment)
             #expect(check.succeeded, "after a kill at \(delay) s: \(check.stdout)\(check.stderr)")

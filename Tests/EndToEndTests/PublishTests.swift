@@ -160,21 +160,11 @@ import Testing
         let moto = try MotoServer()
         // Two processes at once, each with its own cache and artifacts.
         let publishers = try (1...2).map { number in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: cairnPath)
-            process.arguments = ["publish", "--bucket", moto.store("race"), "--run", "\(number)", "--sha", "beef", "--ref", "main",
-                                 "--out", scratch.file("out\(number)"), "--cache", scratch.file("cache\(number)")]
-            process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
-            process.environment = ProcessInfo.processInfo.environment.merging(moto.environment) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle(forWritingAtPath: try scratch.write("stderr\(number)", []))
-            try process.run()
-            return process
+            try Started(cairnPath, ["publish", "--bucket", moto.store("race"), "--run", "\(number)", "--sha", "beef", "--ref", "main",
+                                    "--out", scratch.file("out\(number)"), "--cache", scratch.file("cache\(number)")],
+                        in: scratch.path, environment: moto.environment)
         }
-        for process in publishers { process.waitUntilExit() }
-        let runs = try publishers.enumerated().map { number, process in
-            Run(status: process.terminationStatus, stdout: "", stderr: String(decoding: try scratch.read("stderr\(number + 1)"), as: UTF8.self))
-        }
+        let runs = try publishers.map { try $0.wait() }
         #expect(runs.count == 2 && runs.allSatisfy(\.succeeded), "\(runs.map(\.stderr))")
         let latest = try run("curl", ["-s", "-H", "Authorization: AWS4-HMAC-SHA256 Credential=cairn-test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
                                       "http://\(moto.endpoint)/\(MotoServer.bucket)/race/casync/refs/main/latest.json"]).stdout
