@@ -345,7 +345,8 @@ def bench_publish(results):
     """Publishing v1.ero to an empty bucket on moto, then v2.ero on top of it; each timed as one
     command per version. The peer is seed 000's chain (bench/seed_chain.sh: casync make into the
     local cache, casync digest of image and index, a smoke extraction and sha256sum, aws s3 sync
-    --size-only of the cache's chunks, aws s3 cp of index, manifest, image and latest.json). Both
+    --size-only of the cache's chunks, aws s3 cp of index, manifest and image, the second smoke
+    extraction through the public base URL (moto read anonymously), aws s3 cp of latest.json). Both
     tools keep a local cache from v1 to v2 within a round (CI's restored cache), fresh each round;
     moto is reset and the bucket made again, untimed, before each tool's v1. Bytes uploaded are
     counted from moto's listing after each step."""
@@ -370,14 +371,18 @@ def bench_publish(results):
 
     with Moto(WORK, S3_BUCKET) as moto:
         bucket_url = f"s3+{moto.endpoint}/{S3_BUCKET}"
+        # The bucket read anonymously, as the seed's COMPOSE_PUBLIC_BASE_URL: both tools' second
+        # smoke extraction goes through it.
+        public_url = f"{moto.endpoint}/{S3_BUCKET}"
 
         def command(tool, name, run):
             if tool == "cairn":
                 return [CAIRN, "publish", "--image", WORK / name, "--bucket", bucket_url, "--prefix", PUBLISH_PREFIX,
                         "--run", run, "--attempt", "1", "--sha", "bench", "--ref", "main",
-                        "--chunk-size", PUBLISH_CHUNK_SIZE, "--cache", cache(tool) / "store.castr", "--out", out(tool, run)]
+                        "--chunk-size", PUBLISH_CHUNK_SIZE, "--cache", cache(tool) / "store.castr", "--out", out(tool, run),
+                        "--public-base-url", public_url]
             return ["bash", SEED_CHAIN, WORK / name, cache(tool), out(tool, run), moto.endpoint, S3_BUCKET,
-                    PUBLISH_PREFIX, run, "bench", "main", PUBLISH_CHUNK_SIZE]
+                    PUBLISH_PREFIX, run, "bench", "main", PUBLISH_CHUNK_SIZE, public_url]
 
         def check(tool, name, run, listing, chunk_sets):
             what = f"{labels.get(tool, tool)} publishing {name}"
@@ -446,10 +451,13 @@ def bench_publish(results):
 def bench_pull(results):
     """Pull of v2.ero, seeded with v1.ero, from a published bucket served by nginx: `cairn pull` of
     ref main against `casync extract --seed` of the same v2 index and chunks. The bucket is a local
-    directory that cairn publish fills once, untimed, with v1.ero then v2.ero. casync's time is mostly
-    its spool in $TMPDIR (see bench_http); the table keeps the default (/var/tmp), and one more run
-    with TMPDIR=/dev/shm is reported below it."""
-    name, seed = "v2.ero", WORK / "v1.ero"
+    directory that cairn publish fills once, untimed, with v1.ero then v2.ero. The seed is the
+    device's running image, which it got by pulling build 1 (untimed), so cairn finds the index it
+    kept beside it (current.ero.caibx) and need not chunk it; casync chunks it. One more cairn run
+    seeded with a copy that has no kept index, and one casync run with TMPDIR=/dev/shm (casync's
+    time is mostly its spool in $TMPDIR, see bench_http), are reported below the table."""
+    name, device = "v2.ero", WORK / "pull-device"
+    seed = device / "current.ero"
     bucket, cache = WORK / "pull-bucket", WORK / "pull-cache"
     discard_store(bucket)
     discard_store(cache)
@@ -466,7 +474,11 @@ def bench_pull(results):
     with Nginx(bucket) as nginx:
         chunks_url = f"{nginx.base}/{PUBLISH_PREFIX}/casync/chunks/"
 
-        def command(tool):
+        remove(device)
+        device.mkdir()
+        timed([CAIRN, "pull", "--from", nginx.base, "--prefix", PUBLISH_PREFIX, "--build", "1-1-bench", seed])
+
+        def command(tool, seed=seed):
             if tool == "cairn":
                 return [CAIRN, "pull", "--from", nginx.base, "--prefix", PUBLISH_PREFIX, "--ref", "main",
                         "--seed", seed, output(tool)]
@@ -478,11 +490,20 @@ def bench_pull(results):
         seconds, _, cpu = timed(["env", "TMPDIR=/dev/shm", *command("casync")])
         verify("casync", name)
         cairn_seconds = statistics.median(s for s, _, _ in results[-1][2]["cairn"])
+        casync_seconds = statistics.median(s for s, _, _ in results[-1][2]["casync"])
         NOTES.append(f"pull, HTTP {name}: casync with TMPDIR=/dev/shm (one run, not in the table): {seconds:.2f} s, "
                      f"{cpu:.2f} s cpu; {seconds / cairn_seconds:.2f}× cairn's median")
         print(f"  {NOTES[-1]}", flush=True)
+        remove(output("cairn"))
+        seconds, _, cpu = timed(command("cairn", seed=WORK / "v1.ero"))
+        verify("cairn", name)
+        NOTES.append(f"pull, HTTP {name}: cairn seeded with a v1.ero that has no kept index, so chunked (one run, not in "
+                     f"the table): {seconds:.2f} s, {cpu:.2f} s cpu; casync's median is {casync_seconds / seconds:.2f}× that")
+        print(f"  {NOTES[-1]}", flush=True)
     for tool in TOOLS:
         remove(output(tool))
+    remove(output("cairn").with_name("out.caibx"))  # the index cairn pull keeps beside what it wrote
+    remove(device)
     discard_store(bucket)
 
 

@@ -2,11 +2,11 @@
 # Seed 000's producer chain for one build, as one command for bench/bench.py's "publish" group:
 # casync make into the local cache, integrity checks (casync digest of image and index, a smoke
 # extraction whose SHA-256 must match the image's), then aws s3 sync of the cache's chunks
-# (--size-only) and aws s3 cp of the index, the manifest, the image and refs/<ref>/latest.json.
-# Not done here (nor timed): the seed's dedupe figures and its second smoke extraction from the
-# uploaded index.
+# (--size-only), aws s3 cp of the index, the manifest and the image, the seed's second smoke
+# extraction from the uploaded index and chunks through the public base URL (when one is given),
+# and last aws s3 cp of refs/<ref>/latest.json. Not done here (nor timed): the seed's dedupe figures.
 #
-# Usage: seed_chain.sh IMAGE CACHE OUT ENDPOINT BUCKET PREFIX RUN SHA REF [CHUNK_SIZE]
+# Usage: seed_chain.sh IMAGE CACHE OUT ENDPOINT BUCKET PREFIX RUN SHA REF [CHUNK_SIZE [PUBLIC_BASE_URL]]
 #   CACHE holds store.castr and persists between builds (CI's restored cache); OUT gets the
 #   index, manifest and latest.json; credentials and region come from AWS_* in the environment.
 set -euo pipefail
@@ -14,6 +14,7 @@ set -euo pipefail
 [ $# -ge 9 ] || { echo "usage: $0 IMAGE CACHE OUT ENDPOINT BUCKET PREFIX RUN SHA REF [CHUNK_SIZE]" >&2; exit 2; }
 image=$1 cache=$2 out=$3 endpoint=$4 bucket=$5 prefix=$6 run=$7 sha=$8 ref=$9
 chunk_size=${10:-262144:1048576:4194304}
+public=${11:-}
 attempt=1
 build="$run-$attempt-$sha"
 store="$cache/store.castr"
@@ -66,4 +67,10 @@ s3 sync "$store" "s3://$bucket/$prefix/casync/chunks" --size-only
 s3 cp "$index" "s3://$bucket/$index_key"
 s3 cp "$manifest" "s3://$bucket/$manifest_key"
 s3 cp "$image" "s3://$bucket/$image_key"
+if [ -n "$public" ]; then
+    casync extract --store="$public/$prefix/casync/chunks" "$public/$index_key" "$smoke"
+    smoke_sha256=$(sha256sum "$smoke" | cut -d' ' -f1)
+    rm -f "$smoke"
+    [ "$smoke_sha256" = "$image_sha256" ] || { echo "smoke extraction from $public: SHA-256 $smoke_sha256, image $image_sha256" >&2; exit 1; }
+fi
 s3 cp "$latest" "s3://$bucket/$prefix/casync/refs/$ref/latest.json"

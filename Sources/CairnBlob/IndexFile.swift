@@ -13,9 +13,9 @@ public enum IndexFile {
         }
     }
 
-    /// Writes the index so that it appears complete or not at all.
-    public static func write(_ index: BlobIndex, to path: String) throws {
-        try AtomicFile.write(index.encoded(), to: path)
+    /// Writes the index so that it appears complete or not at all (and, when `durable`, survives a power cut).
+    public static func write(_ index: BlobIndex, to path: String, durable: Bool = false) throws {
+        try AtomicFile.write(index.encoded(), to: path, durable: durable)
     }
 
     /// casync's default store for an index: `default.castr` in the index's directory.

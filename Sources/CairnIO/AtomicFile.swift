@@ -29,9 +29,9 @@ public final class AtomicFile: @unchecked Sendable {
     }
 
     /// Writes `bytes` to `path` atomically.
-    public static func write(_ bytes: [UInt8], to path: String) throws {
+    public static func write(_ bytes: [UInt8], to path: String, durable: Bool = false) throws {
         let atomic = try AtomicFile(path: path)
         try atomic.file.write(bytes, at: 0)
-        try atomic.commit()
+        try atomic.commit(durable: durable)
     }
 }

@@ -40,7 +40,7 @@ public struct Puller: Sendable {
 
     public init(options: PullOptions) { self.options = options }
 
-    public func run(output: String) async throws -> PullReport {
+    public func run(output outputPath: String) async throws -> PullReport {
         let source = options.source
         let layout = options.layout
         let build: String
@@ -61,12 +61,19 @@ public struct Puller: Sendable {
             throw ReleaseError.malformed(key: manifestKey, problem: "image.sha256 is not 64 hex digits")
         }
 
-        // A seed is chunked like the image, so the chunks they share are found by ID.
-        var seeds = [Seed]()
-        for path in options.seeds {
-            let chunker = MakeEngine(options: MakeOptions(chunkingLike: index, jobs: options.jobs), store: nil)
-            seeds.append(Seed(index: try await chunker.chunks(of: path), blobPath: path))
+        let existing = try FileSystem.status(outputPath, followingLinks: true)
+        let keepsIndex = existing.map { $0.isRegular } ?? true
+        var seedPaths = options.seeds
+        // The image an earlier pull left here is the best seed there is (and costs no chunking).
+        if keepsIndex, !options.inPlace, !seedPaths.contains(outputPath), Self.keptIndex(of: outputPath, like: index) != nil {
+            seedPaths.append(outputPath)
         }
+        var seeds = [Seed]()
+        for path in seedPaths {
+            seeds.append(try await seed(path, like: index))
+        }
+        // Written in place, OUT stops matching the index an earlier pull kept beside it.
+        if keepsIndex, options.inPlace { try FileSystem.remove(Self.keptIndexPath(of: outputPath)) }
 
         let fetcher = ChunkFetcher(
             stores: [source.chunkSource(prefix: layout.chunks)], cache: options.cache.map { LocalChunkStore(root: $0) }, digest: index.digest)
@@ -77,7 +84,31 @@ public struct Puller: Sendable {
         extract.expectedSHA256 = imageSHA256
         // A device's next OS image must survive a power cut right after the pull.
         extract.durable = true
-        let summary = try await ExtractEngine(options: extract).run(index: index, output: output)
+        let summary = try await ExtractEngine(options: extract).run(index: index, output: outputPath)
+        if keepsIndex { try IndexFile.write(index, to: Self.keptIndexPath(of: outputPath), durable: true) }
         return PullReport(build: build, manifestKey: manifestKey, imageSHA256: manifest.image.sha256, extract: summary)
+    }
+
+    /// Where a pull keeps the index of the image it wrote to a regular file: `OUT.caibx`, so the
+    /// next pull seeds from OUT without chunking it again (desync's seed indexes work the same way).
+    public static func keptIndexPath(of image: String) -> String { image + ".caibx" }
+
+    /// The index kept beside `image`, when it still fits: same size as the image, chunked with the
+    /// same parameters and digest as `target`. Seed chunks are verified when used, so an index
+    /// that no longer matches the image costs downloads, never a wrong byte.
+    static func keptIndex(of image: String, like target: BlobIndex) -> BlobIndex? {
+        guard let status = try? FileSystem.status(image, followingLinks: true), status.isRegular,
+              let kept = try? IndexFile.read(keptIndexPath(of: image)),
+              kept.blobSize == status.size, kept.sizes == target.sizes, kept.digest == target.digest
+        else { return nil }
+        return kept
+    }
+
+    /// A seed's chunks, from the index a pull kept beside it or else by chunking it like the
+    /// target, so the chunks they share are found by ID.
+    private func seed(_ path: String, like index: BlobIndex) async throws -> Seed {
+        if let kept = Self.keptIndex(of: path, like: index) { return Seed(index: kept, blobPath: path) }
+        let chunker = MakeEngine(options: MakeOptions(chunkingLike: index, jobs: options.jobs), store: nil)
+        return Seed(index: try await chunker.chunks(of: path), blobPath: path)
     }
 }

@@ -1,3 +1,4 @@
+import CairnCasync
 import Foundation
 import Testing
 
@@ -203,6 +204,23 @@ import Testing
         let rollback = try cairn("pull", "--from", scratch.file("bucket"), "--prefix", "os", "--build", "1-1-c0ffee", "--seed", scratch.file("next.ero"), scratch.file("old.ero"))
         #expect(rollback.succeeded, "\(rollback.stderr)")
         #expect(try scratch.read("old.ero") == scratch.read("running.ero"))
+
+        // The pull kept old.ero's index beside it, so pulling over old.ero seeds from it without
+        // --seed and without chunking; a seed byte that no longer matches that index is fetched.
+        let kept = try BlobIndex(decoding: scratch.read("old.ero.caibx"))
+        let next = try BlobIndex(decoding: scratch.read("bucket/os/casync/indexes/compose-2-1-c0ffee.caibx"))
+        let shared = try #require(kept.chunks.first { chunk in next.chunks.contains { $0.id == chunk.id } })
+        let handle = try #require(FileHandle(forUpdatingAtPath: scratch.file("old.ero")))
+        try handle.seek(toOffset: shared.start)
+        try handle.write(contentsOf: [~(try scratch.read("old.ero")[Int(shared.start)])])
+        try handle.close()
+        let update = try cairn("pull", "--json", "--from", server.url, "--prefix", "os", "--ref", "main", scratch.file("old.ero"))
+        #expect(update.succeeded, "\(update.stderr)")
+        #expect(try scratch.read("old.ero") == scratch.read("next.ero"))
+        let updated = (try JSONSerialization.jsonObject(with: Data(update.stdout.utf8)) as? [String: Any])?["extract"] as? [String: Any] ?? [:]
+        #expect((updated["bytesFromSeed"] as? Int ?? 0) > (updated["bytesFromStore"] as? Int ?? 0), "\(updated)")
+        #expect(updated["invalidSeedChunks"] as? Int == 1, "\(updated)")
+        #expect(try scratch.read("old.ero.caibx") == scratch.read("bucket/os/casync/indexes/compose-2-1-c0ffee.caibx"))
 
         // An index that no longer matches its manifest is refused before anything is written.
         let indexPath = scratch.file("bucket/os/casync/indexes/compose-2-1-c0ffee.caibx")

@@ -1,10 +1,12 @@
 import CairnIO
+import NIOCore
 import NIOHTTP1
 import SystemPackage
 
 extension S3Client {
     /// Uploads a file as one object: a single PUT when it is small, else a multipart upload whose
-    /// parts go `concurrentParts` at a time. The object appears only when complete; a failed
+    /// parts go `concurrentParts` at a time (each part is read straight into the buffer that is
+    /// sent, so memory stays near `concurrentParts × partSize`). The object appears only when complete; a failed
     /// multipart upload is aborted so that no parts are left behind to pay for.
     /// Returns false when the condition failed (another writer won).
     @discardableResult
@@ -21,7 +23,11 @@ extension S3Client {
             let parts = Array(stride(from: UInt64(0), to: size, by: partSize).enumerated())
             let etags = try await mapConcurrently(parts, width: concurrentParts) { number, offset in
                 let length = Int(min(UInt64(partSize), size - offset))
-                guard let bytes = try file.read(exactly: length, at: offset) else {
+                var bytes = ByteBuffer()
+                let got = try bytes.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[..<length]), at: offset)
+                }
+                guard got == length else {
                     throw S3Error("\(path) shrank while it was being uploaded to \(key) in \(location)")
                 }
                 return try await uploadPart(key, uploadID: uploadID, number: number + 1, bytes: bytes)
@@ -44,10 +50,10 @@ extension S3Client {
         return uploadID
     }
 
-    private func uploadPart(_ key: String, uploadID: String, number: Int, bytes: [UInt8]) async throws -> String {
+    private func uploadPart(_ key: String, uploadID: String, number: Int, bytes: ByteBuffer) async throws -> String {
         let response = try await send(
             "PUT", path: location.path(ofKey: key), query: [("partNumber", String(number)), ("uploadId", uploadID)],
-            headers: [("Content-Length", String(bytes.count)), ("Content-MD5", Self.base64MD5(bytes))], body: bytes)
+            headers: [("Content-Length", String(bytes.readableBytes)), ("Content-MD5", Self.base64MD5(bytes))], body: bytes)
         guard response.status == 200, let etag = response.headers.first(name: "etag") else {
             throw failure("UploadPart \(number) of", key: key, response)
         }
@@ -57,7 +63,7 @@ extension S3Client {
     /// False when the condition failed. S3 may answer 200 and still report an error in the body.
     private func completeMultipartUpload(_ key: String, uploadID: String, etags: [String], condition: WriteCondition) async throws -> Bool {
         let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(S3XML.escape($0.element))</ETag></Part>" }
-        let body = Array(("<CompleteMultipartUpload>" + parts.joined() + "</CompleteMultipartUpload>").utf8)
+        let body = ByteBuffer(string: "<CompleteMultipartUpload>" + parts.joined() + "</CompleteMultipartUpload>")
         let response = try await send(
             "POST", path: location.path(ofKey: key), query: [("uploadId", uploadID)],
             headers: [("Content-Type", "application/xml")] + Self.headers(for: condition), body: body)

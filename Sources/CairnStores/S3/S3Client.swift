@@ -64,7 +64,7 @@ public struct S3Client: Sendable {
     @discardableResult
     public func put(_ key: String, bytes: [UInt8], condition: WriteCondition = .none, contentType: String = "application/octet-stream") async throws -> Bool {
         let headers = [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + Self.headers(for: condition)
-        let response = try await send("PUT", key: key, headers: headers, body: bytes)
+        let response = try await send("PUT", key: key, headers: headers, body: ByteBuffer(bytes: bytes))
         switch response.status {
         case 200: return true
         case 412, 409: return false
@@ -84,7 +84,7 @@ public struct S3Client: Sendable {
     public func delete(keys: [String]) async throws {
         for start in stride(from: 0, to: keys.count, by: 1000) {
             let batch = keys[start..<min(start + 1000, keys.count)]
-            let body = Array(("<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(S3XML.escape($0))</Key></Object>" }.joined() + "</Delete>").utf8)
+            let body = ByteBuffer(string: "<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(S3XML.escape($0))</Key></Object>" }.joined() + "</Delete>")
             let response = try await send(
                 "POST", path: location.bucketPath, query: [("delete", "")],
                 headers: [("Content-Type", "application/xml"), ("Content-MD5", Self.base64MD5(body))], body: body)
@@ -124,21 +124,22 @@ public struct S3Client: Sendable {
         return objects
     }
 
-    func send(_ method: String, key: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
+    func send(_ method: String, key: String, headers: [(String, String)] = [], body: ByteBuffer = ByteBuffer()) async throws -> HTTPResponseData {
         try await send(method, path: location.path(ofKey: key), headers: headers, body: body)
     }
 
-    func send(_ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseData {
+    /// `body` goes out as it is on every attempt (a ByteBuffer is shared, not copied).
+    func send(_ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: ByteBuffer = ByteBuffer()) async throws -> HTTPResponseData {
         let unsigned = SigV4Signer.Request(
             method: method, host: location.host, path: path, query: query, headers: headers,
-            payloadHash: body.isEmpty ? SigV4Signer.emptyPayloadHash : DigestAlgorithm.sha256.hash(body).hex)
+            payloadHash: body.readableBytes == 0 ? SigV4Signer.emptyPayloadHash : body.withUnsafeReadableBytes { DigestAlgorithm.sha256.hash($0).hex })
         let url = location.baseURL + unsigned.encodedPath + (query.isEmpty ? "" : "?" + unsigned.encodedQuery)
-        return try await transport.send("\(method) \(url)", bodySize: body.count) {
+        return try await transport.send("\(method) \(url)", bodySize: body.readableBytes) {
             var request = HTTPClientRequest(url: url)
             request.method = HTTPMethod(rawValue: method)
             let signed = signer?.sign(unsigned, at: Int(Date().timeIntervalSince1970)) ?? headers
             for (name, value) in signed where name.lowercased() != "content-length" { request.headers.add(name: name, value: value) }
-            if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
+            if body.readableBytes > 0 { request.body = .bytes(body) }
             return request
         }
     }
@@ -167,10 +168,10 @@ public struct S3Client: Sendable {
         }
     }
 
-    static func base64MD5(_ bytes: [UInt8]) -> String {
+    static func base64MD5(_ bytes: ByteBuffer) -> String {
         var digest = [UInt8](repeating: 0, count: 16)
         var length: UInt32 = 0
-        _ = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_md5(), nil) }
+        _ = bytes.withUnsafeReadableBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_md5(), nil) }
         return Data(digest).base64EncodedString()
     }
 }
