@@ -412,6 +412,7 @@ def bench_publish(results):
                 if subprocess.run(["cmp", target, WORK / name]).returncode != 0:
                     sys.exit(f"FAILED: cairn pull of ref main after publishing {name} differs from {WORK / name}")
                 remove(target)
+                remove(target.with_name("pulled.caibx"))  # the index pull keeps beside what it wrote
                 pulled.append(name)
                 print(f"  cairn pull --from {bucket_url} --prefix {PUBLISH_PREFIX} --ref main reproduced {name}")
 

@@ -68,7 +68,8 @@ s3 cp "$index" "s3://$bucket/$index_key"
 s3 cp "$manifest" "s3://$bucket/$manifest_key"
 s3 cp "$image" "s3://$bucket/$image_key"
 if [ -n "$public" ]; then
-    casync extract --store="$public/$prefix/casync/chunks" "$public/$index_key" "$smoke"
+    curl -fsS -o "$out/uploaded.caibx" "$public/$index_key"
+    casync extract --store="$public/$prefix/casync/chunks/" "$out/uploaded.caibx" "$smoke"
     smoke_sha256=$(sha256sum "$smoke" | cut -d' ' -f1)
     rm -f "$smoke"
     [ "$smoke_sha256" = "$image_sha256" ] || { echo "smoke extraction from $public: SHA-256 $smoke_sha256, image $image_sha256" >&2; exit 1; }

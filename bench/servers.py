@@ -1,6 +1,7 @@
 """Local servers for the remote-store benchmarks: moto (S3) and nginx (static HTTP), each on a free
 loopback port, started and stopped by the bench. Both measure themselves: CPU seconds used so far
 (from /proc) and requests served so far (moto's request log, nginx's stub_status)."""
+import json
 import os
 import re
 import shutil
@@ -100,9 +101,13 @@ class Moto(Server):
         stop(self.process)
 
     def reset(self):
-        """Empties moto and makes the bucket again (the aws CLI signs it as us-east-1, as moto wants)."""
+        """Empties moto and makes the bucket again (the aws CLI signs it as us-east-1, as moto wants),
+        readable without credentials like a public base URL."""
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=60).read()
         self.aws("s3api", "create-bucket", "--bucket", self.bucket)
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                          "Resource": f"arn:aws:s3:::{self.bucket}/*"}]}
+        self.aws("s3api", "put-bucket-policy", "--bucket", self.bucket, "--policy", json.dumps(policy))
 
     def aws(self, *arguments):
         return subprocess.run(["aws", "--endpoint-url", self.endpoint, *arguments],

@@ -62,11 +62,23 @@ public struct Publisher: Sendable {
     }
 
     public func run() async throws -> PublishReport {
-        let build = options.build.id
-        let layout = options.layout
         try FileSystem.makeDirectories(options.out)
         try FileSystem.makeDirectories(options.cache)
+        // The image's bytes go to the bucket while it is chunked; the object appears only after
+        // its manifest (see `commitImage`).
+        let staging = Task { try await stageImage(in: options.bucket) }
+        do {
+            return try await publish(stagedImage: staging)
+        } catch {
+            staging.cancel()
+            if case .staged(let staged)? = try? await staging.value { await staged.discard() }
+            throw error
+        }
+    }
 
+    private func publish(stagedImage: Task<StagedImage?, any Error>) async throws -> PublishReport {
+        let build = options.build.id
+        let layout = options.layout
         log("chunking into the cache \(options.cache)")
         let indexPath = options.out + "/compose-\(build).caibx"
         var makeOptions = MakeOptions()
@@ -130,7 +142,7 @@ public struct Publisher: Sendable {
         try await putImmutable(manifest.index.key, bytes: indexBytes, in: bucket)
         report.manifest = try await putManifest(manifest, in: bucket)
         log("uploading \(missing.count) chunks and the image")
-        async let imageUploaded: Void = uploadImage(to: manifest.image.key, size: imageSize, in: bucket)
+        async let imageUploaded: Void = commitImage(try await stagedImage.value, to: manifest.image.key, size: imageSize, in: bucket)
         let copier = ChunkCopier(from: cache, to: bucket.chunkStore(prefix: layout.chunks), digest: index.digest)
         for (chunk, outcome) in zip(missing, try await copier.copy(missing.map { ($0.id, $0.size) })) {
             switch outcome {
@@ -180,12 +192,28 @@ public struct Publisher: Sendable {
         return attempt > otherAttempt
     }
 
-    /// Uploads the image unless an earlier run of this build did (the manifest, written first,
-    /// names its SHA-256); only its size can be checked cheaply.
-    private func uploadImage(to key: String, size: UInt64, in bucket: any ObjectStore) async throws {
-        var existing = try await bucket.head(key)
-        if existing == nil, try await !bucket.upload(file: options.image, to: key, condition: .absent) {
-            existing = try await bucket.head(key)
+    enum StagedImage {
+        /// An earlier run of this build uploaded it (the manifest, written first, names its SHA-256).
+        case present(ObjectInfo)
+        case staged(any StagedObject)
+    }
+
+    /// Sends the image's bytes unless the bucket holds it already.
+    private func stageImage(in bucket: (any ObjectStore)?) async throws -> StagedImage? {
+        guard let bucket else { return nil }
+        let key = options.layout.image(options.build.id)
+        if let existing = try await bucket.head(key) { return .present(existing) }
+        return .staged(try await bucket.stage(file: options.image, to: key))
+    }
+
+    /// Makes the staged image visible, after its manifest; only its size can be checked cheaply
+    /// against one that is already there.
+    private func commitImage(_ image: StagedImage?, to key: String, size: UInt64, in bucket: any ObjectStore) async throws {
+        var existing: ObjectInfo?
+        switch image {
+        case .present(let info): existing = info
+        case .staged(let staged): if try await !staged.commit(condition: .absent) { existing = try await bucket.head(key) }
+        case nil: preconditionFailure("a bucket publish stages its image")
         }
         if let existing, existing.size != size {
             throw ReleaseError.conflict(key: key, store: bucket.description, problem: "it holds \(existing.size) bytes, the image \(size)")

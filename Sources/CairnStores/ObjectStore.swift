@@ -48,6 +48,9 @@ public protocol ObjectStore: ObjectSource {
     /// Writes a file, however large, as one object; false when the condition failed.
     @discardableResult
     func upload(file path: String, to key: String, condition: WriteCondition) async throws -> Bool
+    /// Sends a file's bytes ahead of time, so that making it visible later (`commit`) is quick;
+    /// nothing appears under `key` before that.
+    func stage(file path: String, to key: String) async throws -> any StagedObject
     /// Every object whose key starts with `prefix`.
     func list(prefix: String) async throws -> [ObjectInfo]
     /// Removes objects; missing ones are fine.
@@ -61,4 +64,31 @@ public protocol ObjectStore: ObjectSource {
 
 extension ObjectStore {
     public func chunkSource(prefix: String) -> any ChunkStore { chunkStore(prefix: prefix) }
+
+    /// Stores that write quickly send nothing ahead: the upload happens at commit.
+    public func stage(file path: String, to key: String) async throws -> any StagedObject {
+        DeferredUpload(store: self, path: path, key: key)
+    }
+}
+
+/// A file sent to a store but not yet visible under its key.
+public protocol StagedObject: Sendable {
+    /// Makes the object visible if `condition` holds; false (and the staged bytes dropped) when
+    /// it does not.
+    func commit(condition: WriteCondition) async throws -> Bool
+    /// Drops the staged bytes.
+    func discard() async
+}
+
+/// Staging that sends everything at commit.
+struct DeferredUpload: StagedObject {
+    let store: any ObjectStore
+    let path: String
+    let key: String
+
+    func commit(condition: WriteCondition) async throws -> Bool {
+        try await store.upload(file: path, to: key, condition: condition)
+    }
+
+    func discard() async {}
 }

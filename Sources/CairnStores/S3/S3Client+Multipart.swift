@@ -4,20 +4,35 @@ import NIOHTTP1
 import SystemPackage
 
 extension S3Client {
-    /// Uploads a file as one object: a single PUT when it is small, else a multipart upload whose
-    /// parts go `concurrentParts` at a time (each part is read straight into the buffer that is
-    /// sent, so memory stays near `concurrentParts × partSize`). The object appears only when complete; a failed
-    /// multipart upload is aborted so that no parts are left behind to pay for.
-    /// Returns false when the condition failed (another writer won).
+    /// Uploads a file as one object: a single PUT when it is small, else a multipart upload (see
+    /// `stage`). The object appears only when complete. Returns false when the condition failed
+    /// (another writer won).
     @discardableResult
     public func upload(file path: String, to key: String, condition: WriteCondition = .none, partSize: Int = 16 << 20, concurrentParts: Int = 4) async throws -> Bool {
+        guard let staged = try await stage(file: path, to: key, partSize: partSize, concurrentParts: concurrentParts) else {
+            return try await put(key, bytes: try File.open(path, .readOnly).readAll(), condition: condition)
+        }
+        return try await complete(staged, condition: condition)
+    }
+
+    /// An object's parts, sent but not yet assembled: nothing is visible under the key until
+    /// `complete`, and `abortMultipartUpload` drops them.
+    public struct StagedUpload: Sendable {
+        public let key: String
+        public let uploadID: String
+        let etags: [String]
+    }
+
+    /// Sends a file larger than one part as a multipart upload whose parts go `concurrentParts`
+    /// at a time (each read straight into the buffer that is sent, so memory stays near
+    /// `concurrentParts × partSize`); nil for a file small enough for one PUT. A failure aborts
+    /// the upload, so no parts are left behind to pay for.
+    public func stage(file path: String, to key: String, partSize: Int = 16 << 20, concurrentParts: Int = 4) async throws -> StagedUpload? {
         let file = try File.open(path, .readOnly)
         let size = try file.size()
         // S3 allows at most 10,000 parts, each but the last at least 5 MiB.
         let partSize = max(partSize, 5 << 20, Int((size + 9_999) / 10_000))
-        guard size > UInt64(partSize) else {
-            return try await put(key, bytes: try file.readAll(), condition: condition)
-        }
+        guard size > UInt64(partSize) else { return nil }
         let uploadID = try await startMultipartUpload(key)
         do {
             let parts = Array(stride(from: UInt64(0), to: size, by: partSize).enumerated())
@@ -32,11 +47,22 @@ extension S3Client {
                 }
                 return try await uploadPart(key, uploadID: uploadID, number: number + 1, bytes: bytes)
             }
-            let completed = try await completeMultipartUpload(key, uploadID: uploadID, etags: etags, condition: condition)
-            if !completed { try await abortMultipartUpload(key, uploadID: uploadID) }
-            return completed
+            return StagedUpload(key: key, uploadID: uploadID, etags: etags)
         } catch {
             try? await abortMultipartUpload(key, uploadID: uploadID)
+            throw error
+        }
+    }
+
+    /// Assembles a staged upload into its object if `condition` holds; false (and the parts
+    /// dropped) when it does not.
+    public func complete(_ staged: StagedUpload, condition: WriteCondition) async throws -> Bool {
+        do {
+            let completed = try await completeMultipartUpload(staged.key, uploadID: staged.uploadID, etags: staged.etags, condition: condition)
+            if !completed { try await abortMultipartUpload(staged.key, uploadID: staged.uploadID) }
+            return completed
+        } catch {
+            try? await abortMultipartUpload(staged.key, uploadID: staged.uploadID)
             throw error
         }
     }

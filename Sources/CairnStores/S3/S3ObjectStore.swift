@@ -26,6 +26,14 @@ public struct S3ObjectStore: ObjectStore {
         try await client.upload(file: path, to: client.location.key(key), condition: condition)
     }
 
+    /// A large file goes up as multipart parts now and is assembled at commit.
+    public func stage(file path: String, to key: String) async throws -> any StagedObject {
+        guard let staged = try await client.stage(file: path, to: client.location.key(key)) else {
+            return DeferredUpload(store: self, path: path, key: key)
+        }
+        return StagedMultipartUpload(client: client, staged: staged)
+    }
+
     public func list(prefix: String) async throws -> [ObjectInfo] {
         try await client.list(prefix: client.location.key(prefix)).map { relative($0) }
     }
@@ -49,5 +57,18 @@ public struct S3ObjectStore: ObjectStore {
         var object = object
         if !client.location.prefix.isEmpty { object.key = String(object.key.dropFirst(client.location.prefix.count + 1)) }
         return object
+    }
+}
+
+struct StagedMultipartUpload: StagedObject {
+    let client: S3Client
+    let staged: S3Client.StagedUpload
+
+    func commit(condition: WriteCondition) async throws -> Bool {
+        try await client.complete(staged, condition: condition)
+    }
+
+    func discard() async {
+        try? await client.abortMultipartUpload(staged.key, uploadID: staged.uploadID)
     }
 }
