@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "CairnBlob", targets: ["CairnBlob"]),
         .library(name: "CairnIO", targets: ["CairnIO"]),
         .library(name: "CairnRelease", targets: ["CairnRelease"]),
+        .library(name: "CairnErofs", targets: ["CairnErofs"]),
+        .library(name: "CairnComposefs", targets: ["CairnComposefs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -65,15 +67,24 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // EROFS: the file tree model, the on-disk format's pieces, the reader and full-image writer.
+        .target(name: "CairnErofs"),
+        // composefs: fs-verity digests, dumpfiles, and images byte-identical to mkcomposefs.
+        .target(
+            name: "CairnComposefs",
+            dependencies: ["CairnErofs", "CairnIO", "COpenSSL", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease",
+                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease", "CairnErofs", "CairnComposefs", "CairnIO",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CairnCasyncTests", dependencies: ["CairnCasync"]),
         .testTarget(name: "CairnStoresTests", dependencies: ["CairnStores", "CairnCasync"]),
+        .testTarget(name: "CairnComposefsTests", dependencies: ["CairnComposefs", "CairnErofs"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["CairnCasync", "CairnStores"]

@@ -100,4 +100,21 @@ public final class File: @unchecked Sendable {
         cairn_punch_hole(descriptor.rawValue, off_t(offset), off_t(count)) == 0
     }
 
+    /// Everything on standard input, up to end of file.
+    public static func readStandardInput() throws -> [UInt8] {
+        var bytes = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = try attempt("read", "standard input") {
+                try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            }
+            if count == 0 { return bytes }
+            bytes += buffer[..<count]
+        }
+    }
+
+    /// Writes all of `bytes` to standard output.
+    public static func writeStandardOutput(_ bytes: [UInt8]) throws {
+        _ = try attempt("write", "standard output") { try FileDescriptor.standardOutput.writeAll(bytes) }
+    }
 }

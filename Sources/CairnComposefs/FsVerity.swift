@@ -1,0 +1,261 @@
+import CairnIO
+internal import COpenSSL
+import Dispatch
+import SystemPackage
+
+/// The Linux fs-verity file digest, computed in user space: a Merkle tree of 4 KiB blocks (no
+/// salt) whose root goes into a 256-byte descriptor, and the digest of that descriptor. composefs
+/// names objects and images by it; `FS_IOC_MEASURE_VERITY` returns the same value.
+public enum FsVerityAlgorithm: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case sha256 = 1
+    case sha512 = 2
+
+    public var digestSize: Int { self == .sha256 ? 32 : 64 }
+    public var description: String { self == .sha256 ? "sha256" : "sha512" }
+    var evp: OpaquePointer { self == .sha256 ? EVP_sha256() : EVP_sha512() }
+}
+
+public enum FsVerity {
+    public static let blockSize = 4096
+
+    /// The digest of `bytes`.
+    public static func digest(of bytes: UnsafeRawBufferPointer, algorithm: FsVerityAlgorithm) -> [UInt8] {
+        var hasher = FsVerityHasher(algorithm)
+        hasher.update(bytes)
+        return hasher.finalize()
+    }
+
+    public static func digest(of bytes: [UInt8], algorithm: FsVerityAlgorithm) -> [UInt8] {
+        bytes.withUnsafeBytes { digest(of: $0, algorithm: algorithm) }
+    }
+
+    /// The digest of a file. A large file's data blocks are hashed on `jobs` threads, a window of
+    /// segments at a time (memory stays at `2 × jobs` segments); the tree above them is cheap.
+    public static func digest(ofFile path: String, algorithm: FsVerityAlgorithm, jobs: Int = 2) throws -> [UInt8] {
+        let file = try File.open(path, .readOnly)
+        return try digest(of: file, algorithm: algorithm, jobs: jobs)
+    }
+
+    public static func digest(of file: File, algorithm: FsVerityAlgorithm, jobs: Int = 2) throws -> [UInt8] {
+        let size = try file.size()
+        let segment = 4 << 20
+        var hasher = FsVerityHasher(algorithm)
+        if jobs < 2 || size <= UInt64(segment) {
+            var buffer = [UInt8](repeating: 0, count: min(segment, Int(size)))
+            var offset: UInt64 = 0
+            while offset < size {
+                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+                guard count > 0 else { break }
+                buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                offset += UInt64(count)
+            }
+            guard offset == size else { throw FsVerityError.shrank(path: file.path, expected: size, got: offset) }
+            return hasher.finalize()
+        }
+        // Whole segments (multiples of the block size) are hashed apart and their block hashes
+        // fed in file order; only the last segment can end in a partial block.
+        let segments = Int((size + UInt64(segment) - 1) / UInt64(segment))
+        let window = 2 * jobs
+        let buffers = SegmentBuffers(count: window, size: segment)
+        for first in stride(from: 0, to: segments, by: window) {
+            let count = min(window, segments - first)
+            let results = SegmentResults(count: count)
+            DispatchQueue.concurrentPerform(iterations: count) { slot in
+                let offset = UInt64(first + slot) * UInt64(segment)
+                let wanted = Int(min(UInt64(segment), size - offset))
+                let buffer = UnsafeMutableRawBufferPointer(rebasing: buffers.buffers[slot][..<wanted])
+                do {
+                    let got = try file.read(into: buffer, at: offset)
+                    guard got == wanted else { throw FsVerityError.shrank(path: file.path, expected: size, got: offset + UInt64(got)) }
+                    results.store(slot, .success(BlockHasher(algorithm).hashBlocks(UnsafeRawBufferPointer(buffer))))
+                } catch {
+                    results.store(slot, .failure(error))
+                }
+            }
+            for slot in 0..<count {
+                let (hashes, lastBlockBytes) = try results.take(slot).get()
+                hasher.appendDataBlockHashes(hashes, lastBlockBytes: lastBlockBytes)
+            }
+        }
+        return hasher.finalize()
+    }
+}
+
+public struct FsVerityError: Error, CustomStringConvertible {
+    public let description: String
+
+    static func shrank(path: String, expected: UInt64, got: UInt64) -> FsVerityError {
+        FsVerityError(description: "\(path) changed while its fs-verity digest was computed: \(got) of \(expected) bytes read")
+    }
+}
+
+/// One read buffer per segment of a window; each is used by one thread at a time.
+private final class SegmentBuffers: @unchecked Sendable {
+    let buffers: [UnsafeMutableRawBufferPointer]
+    init(count: Int, size: Int) {
+        buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096) }
+    }
+    deinit { buffers.forEach { $0.deallocate() } }
+}
+
+/// Results of one window's segments, each written by exactly one thread of `concurrentPerform`.
+private final class SegmentResults: @unchecked Sendable {
+    private var slots: [Result<([UInt8], Int), any Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func store(_ slot: Int, _ result: Result<([UInt8], Int), any Error>) {
+        slots.withUnsafeMutableBufferPointer { $0[slot] = result }
+    }
+    func take(_ slot: Int) -> Result<([UInt8], Int), any Error> { slots[slot]! }
+}
+
+/// One OpenSSL context, reused for every block a thread hashes.
+final class BlockHasher {
+    let algorithm: FsVerityAlgorithm
+    private let context: OpaquePointer
+
+    init(_ algorithm: FsVerityAlgorithm) {
+        self.algorithm = algorithm
+        context = EVP_MD_CTX_new()
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// The hash of `bytes` zero-padded to a whole block (`bytes` may be shorter than a block).
+    func hashBlock(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        precondition(EVP_DigestInit_ex(context, algorithm.evp, nil) == 1, "OpenSSL cannot compute \(algorithm)")
+        EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+        if bytes.count < FsVerity.blockSize {
+            withUnsafeTemporaryAllocation(byteCount: FsVerity.blockSize - bytes.count, alignment: 8) { zeros in
+                zeros.initializeMemory(as: UInt8.self, repeating: 0)
+                EVP_DigestUpdate(context, zeros.baseAddress, zeros.count)
+            }
+        }
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+    }
+
+    /// The digest of `bytes` as they are (the fs-verity descriptor).
+    func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: algorithm.digestSize)
+        var length: UInt32 = 0
+        out.withUnsafeMutableBytes { out in
+            precondition(EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length, algorithm.evp, nil) == 1)
+        }
+        return out
+    }
+
+    /// Hashes of every block of `bytes` (the last one zero-padded), and the byte count of that last block.
+    func hashBlocks(_ bytes: UnsafeRawBufferPointer) -> ([UInt8], Int) {
+        let blocks = (bytes.count + FsVerity.blockSize - 1) / FsVerity.blockSize
+        var hashes = [UInt8](repeating: 0, count: blocks * algorithm.digestSize)
+        hashes.withUnsafeMutableBytes { out in
+            for block in 0..<blocks {
+                let start = block * FsVerity.blockSize
+                hashBlock(
+                    UnsafeRawBufferPointer(rebasing: bytes[start..<min(start + FsVerity.blockSize, bytes.count)]),
+                    into: UnsafeMutableRawBufferPointer(rebasing: out[(block * algorithm.digestSize)...]))
+            }
+        }
+        return (hashes, bytes.count - (blocks - 1) * FsVerity.blockSize)
+    }
+}
+
+/// Streaming fs-verity digest. Each tree level keeps one block of pending hashes; a full block
+/// is hashed into the level above only when more arrives, so the level that ends up holding a
+/// single block is the root's.
+public struct FsVerityHasher {
+    public let algorithm: FsVerityAlgorithm
+    private let blockHasher: BlockHasher
+    private var dataBlock = [UInt8]()
+    private var size: UInt64 = 0
+    /// Pending hashes per level (level 0 hashes data blocks) and whether each level has already
+    /// passed a block up.
+    private var levels = [[UInt8]]()
+    private var passedUp = [Bool]()
+
+    public init(_ algorithm: FsVerityAlgorithm) {
+        self.algorithm = algorithm
+        blockHasher = BlockHasher(algorithm)
+        dataBlock.reserveCapacity(FsVerity.blockSize)
+    }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            if dataBlock.count == FsVerity.blockSize { flushDataBlock() }
+            let take = min(FsVerity.blockSize - dataBlock.count, rest.count)
+            dataBlock.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+            rest = rest.dropFirst(take)
+            size += UInt64(take)
+        }
+    }
+
+    /// Feeds the hashes of whole data blocks hashed elsewhere; only the very last block of the
+    /// file may be partial (`lastBlockBytes` of the last hash's block are data).
+    mutating func appendDataBlockHashes(_ hashes: [UInt8], lastBlockBytes: Int) {
+        precondition(dataBlock.isEmpty || dataBlock.count == FsVerity.blockSize)
+        if dataBlock.count == FsVerity.blockSize { flushDataBlock() }
+        let count = hashes.count / algorithm.digestSize
+        guard count > 0 else { return }
+        hashes.withUnsafeBytes { raw in
+            for index in 0..<count {
+                append(UnsafeRawBufferPointer(rebasing: raw[(index * algorithm.digestSize)..<((index + 1) * algorithm.digestSize)]), level: 0)
+            }
+        }
+        size += UInt64(count - 1) * UInt64(FsVerity.blockSize) + UInt64(lastBlockBytes)
+    }
+
+    private mutating func flushDataBlock() {
+        var hash = [UInt8](repeating: 0, count: algorithm.digestSize)
+        dataBlock.withUnsafeBytes { block in hash.withUnsafeMutableBytes { blockHasher.hashBlock(block, into: $0) } }
+        hash.withUnsafeBytes { append($0, level: 0) }
+        dataBlock.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func append(_ hash: UnsafeRawBufferPointer, level: Int) {
+        if levels.count == level {
+            levels.append([])
+            passedUp.append(false)
+        }
+        if levels[level].count == FsVerity.blockSize {
+            var up = [UInt8](repeating: 0, count: algorithm.digestSize)
+            levels[level].withUnsafeBytes { block in up.withUnsafeMutableBytes { blockHasher.hashBlock(block, into: $0) } }
+            levels[level].removeAll(keepingCapacity: true)
+            passedUp[level] = true
+            up.withUnsafeBytes { append($0, level: level + 1) }
+        }
+        levels[level].append(contentsOf: hash)
+    }
+
+    /// The fs-verity digest of everything fed so far.
+    public mutating func finalize() -> [UInt8] {
+        var root = [UInt8](repeating: 0, count: algorithm.digestSize)
+        if size > 0 {
+            if !dataBlock.isEmpty { flushDataBlock() }
+            var level = 0
+            // A file of one block has that block's hash as its root.
+            if levels[0].count == algorithm.digestSize && !passedUp[0] {
+                root = levels[0]
+            } else {
+                while true {
+                    if !passedUp[level] {
+                        levels[level].withUnsafeBytes { block in root.withUnsafeMutableBytes { blockHasher.hashBlock(block, into: $0) } }
+                        break
+                    }
+                    var up = [UInt8](repeating: 0, count: algorithm.digestSize)
+                    levels[level].withUnsafeBytes { block in up.withUnsafeMutableBytes { blockHasher.hashBlock(block, into: $0) } }
+                    levels[level].removeAll()
+                    up.withUnsafeBytes { append($0, level: level + 1) }
+                    level += 1
+                }
+            }
+        }
+        var descriptor = [UInt8](repeating: 0, count: 256)
+        descriptor[0] = 1
+        descriptor[1] = algorithm.rawValue
+        descriptor[2] = 12
+        for byte in 0..<8 { descriptor[8 + byte] = UInt8(truncatingIfNeeded: size >> (8 * byte)) }
+        descriptor.replaceSubrange(16..<(16 + root.count), with: root)
+        return descriptor.withUnsafeBytes { blockHasher.hash($0) }
+    }
+}
