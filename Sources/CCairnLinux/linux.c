@@ -1,7 +1,56 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/fsverity.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 #include "CCairnLinux.h"
 
 int cairn_punch_hole(int fd, off_t offset, off_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+int cairn_clone_file(int dst, int src) {
+    return ioctl(dst, FICLONE, src);
+}
+
+ssize_t cairn_copy_file_range(int in, int out, size_t length) {
+    return copy_file_range(in, NULL, out, NULL, length, 0);
+}
+
+ssize_t cairn_llistxattr(const char *path, char *list, size_t size) {
+    return llistxattr(path, list, size);
+}
+
+ssize_t cairn_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return lgetxattr(path, name, value, size);
+}
+
+int cairn_enable_verity(int fd, uint32_t algorithm) {
+    struct fsverity_enable_arg arg;
+    memset(&arg, 0, sizeof(arg));
+    arg.version = 1;
+    arg.hash_algorithm = algorithm;
+    arg.block_size = 4096;
+    return ioctl(fd, FS_IOC_ENABLE_VERITY, &arg);
+}
+
+int cairn_measure_verity(int fd, uint8_t *digest, uint16_t size) {
+    struct fsverity_digest *d = malloc(sizeof(struct fsverity_digest) + size);
+    if (d == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    d->digest_size = size;
+    int result = ioctl(fd, FS_IOC_MEASURE_VERITY, d);
+    if (result == 0) {
+        memcpy(digest, d->digest, d->digest_size);
+        result = d->digest_size;
+    }
+    free(d);
+    return result;
 }

@@ -59,17 +59,15 @@ public enum FsVerity {
         let buffers = SegmentBuffers(count: window, size: segment)
         for first in stride(from: 0, to: segments, by: window) {
             let count = min(window, segments - first)
-            let results = SegmentResults(count: count)
+            let results = Results<([UInt8], Int)>(count: count)
             DispatchQueue.concurrentPerform(iterations: count) { slot in
                 let offset = UInt64(first + slot) * UInt64(segment)
                 let wanted = Int(min(UInt64(segment), size - offset))
                 let buffer = UnsafeMutableRawBufferPointer(rebasing: buffers.buffers[slot][..<wanted])
-                do {
+                results.store(slot) {
                     let got = try file.read(into: buffer, at: offset)
                     guard got == wanted else { throw FsVerityError.shrank(path: file.path, expected: size, got: offset + UInt64(got)) }
-                    results.store(slot, .success(BlockHasher(algorithm).hashBlocks(UnsafeRawBufferPointer(buffer))))
-                } catch {
-                    results.store(slot, .failure(error))
+                    return BlockHasher(algorithm).hashBlocks(UnsafeRawBufferPointer(buffer))
                 }
             }
             for slot in 0..<count {
@@ -96,16 +94,6 @@ private final class SegmentBuffers: @unchecked Sendable {
         buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096) }
     }
     deinit { buffers.forEach { $0.deallocate() } }
-}
-
-/// Results of one window's segments, each written by exactly one thread of `concurrentPerform`.
-private final class SegmentResults: @unchecked Sendable {
-    private var slots: [Result<([UInt8], Int), any Error>?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func store(_ slot: Int, _ result: Result<([UInt8], Int), any Error>) {
-        slots.withUnsafeMutableBufferPointer { $0[slot] = result }
-    }
-    func take(_ slot: Int) -> Result<([UInt8], Int), any Error> { slots[slot]! }
 }
 
 /// One OpenSSL context, reused for every block a thread hashes.

@@ -18,10 +18,15 @@ public enum XattrName {
         return (0, name[...])
     }
 
-    /// The full name of an entry read back from an image; nil for an index EROFS does not define.
+    /// The full name of an entry read back from an image; nil for an index EROFS does not
+    /// define. Index 0 (no prefix: the whole name is stored, as composefs does for names no
+    /// prefix fits) and 5 (`lustre.`) are read although the kernel serves neither.
     public static func join(index: UInt8, suffix: some Collection<UInt8>) -> [UInt8]? {
-        guard let prefix = prefixes.first(where: { $0.index == index })?.prefix else { return nil }
-        return prefix + suffix
+        switch index {
+        case 0: Array(suffix)
+        case 5: Array("lustre.".utf8) + suffix
+        default: prefixes.first(where: { $0.index == index }).map { $0.prefix + suffix }
+        }
     }
 
     /// The bit of the inode's name filter (`h_name_filter`) that this name sets.

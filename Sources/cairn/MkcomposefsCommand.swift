@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnBlob
 import CairnComposefs
 import CairnErofs
 import CairnIO
@@ -9,7 +10,9 @@ struct MkcomposefsCommand: ParsableCommand {
         commandName: "mkcomposefs",
         abstract: "Write a composefs image, byte-identical to C mkcomposefs for the same input.",
         discussion: """
-            SOURCE is a dumpfile (--from-file; '-' reads stdin). IMAGE '-' writes stdout. \
+            SOURCE is a directory, or a dumpfile with --from-file ('-' reads stdin). From a \
+            directory, files of more than 64 bytes become references to objects named by their \
+            fs-verity digest, which --digest-store fills. IMAGE '-' writes stdout. \
             Format 0 is the default; a tree with overlay whiteouts gets format 1 unless \
             --max-version=0. Giving either version option sets the other to 0 when not given, \
             as mkcomposefs does.
@@ -60,16 +63,26 @@ struct MkcomposefsCommand: ParsableCommand {
         if !printDigestOnly && image == nil { throw ValidationError("give IMAGE (or --print-digest-only)") }
         if skipXattrs && userXattrs { throw ValidationError("--skip-xattrs and --user-xattrs exclude each other") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
-        if !fromFile { throw ValidationError("only dumpfile sources (--from-file) are supported so far") }
     }
 
     func run() throws {
-        let text = source == "-" ? try File.readStandardInput() : try File.open(source, .readOnly).readAll()
         let root: FileNode
-        do {
-            root = try Dumpfile.parse(text)
-        } catch {
-            throw CommandFailure("\(source): \(error)")
+        if fromFile {
+            let text = source == "-" ? try File.readStandardInput() : try File.open(source, .readOnly).readAll()
+            do {
+                root = try Dumpfile.parse(text)
+            } catch {
+                throw CommandFailure("\(source): \(error)")
+            }
+        } else {
+            var scan = DirectorySource.Options()
+            scan.xattrs = skipXattrs ? .none : userXattrs ? .userOnly : .all
+            scan.skipDevices = skipDevices
+            scan.useEpoch = useEpoch
+            scan.threads = threads ?? System.coreCount
+            let (tree, files) = try DirectorySource.scan(source, options: scan)
+            if let digestStore { try files.fillStore(digestStore) }
+            root = tree
         }
         var options = ComposefsImage.Options()
         if minVersion != nil || maxVersion != nil {
@@ -93,11 +106,4 @@ struct MkcomposefsCommand: ParsableCommand {
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-extension Array where Element == UInt8 {
-    var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
 }

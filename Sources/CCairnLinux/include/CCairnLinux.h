@@ -1,6 +1,26 @@
-// Linux calls that Glibc's Swift module does not export (they need _GNU_SOURCE).
+// Linux calls that Glibc's Swift module does not export (they need _GNU_SOURCE, or are ioctls
+// and variadic).
 #pragma once
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE); returns 0 or -1 with errno set.
 int cairn_punch_hole(int fd, off_t offset, off_t length);
+
+/// ioctl(dst, FICLONE, src): share src's blocks (reflink); 0 or -1 with errno set.
+int cairn_clone_file(int dst, int src);
+
+/// copy_file_range from the files' current offsets; bytes copied or -1 with errno set.
+ssize_t cairn_copy_file_range(int in, int out, size_t length);
+
+/// llistxattr / lgetxattr: the xattrs of a path without following a final symlink.
+ssize_t cairn_llistxattr(const char *path, char *list, size_t size);
+ssize_t cairn_lgetxattr(const char *path, const char *name, void *value, size_t size);
+
+/// FS_IOC_ENABLE_VERITY with 4 KiB blocks and no salt; algorithm 1 = SHA-256, 2 = SHA-512.
+int cairn_enable_verity(int fd, uint32_t algorithm);
+
+/// FS_IOC_MEASURE_VERITY: writes the digest to `digest` (room for `size` bytes); its length,
+/// or -1 with errno set (ENODATA: verity is not enabled).
+int cairn_measure_verity(int fd, uint8_t *digest, uint16_t size);

@@ -1,0 +1,161 @@
+import CairnErofs
+import CairnIO
+import Dispatch
+import SystemPackage
+
+/// Reads a directory into a tree the way C `mkcomposefs DIR` does: `lstat` metadata (nlink 1:
+/// hard links are not detected), xattrs as listed, symlink targets, every mtime or none.
+/// Regular files get their fs-verity digest and the object path it names; files of at most 64
+/// bytes are also kept inline.
+public struct DirectorySource {
+    public enum XattrPolicy: Sendable { case all, userOnly, none }
+
+    public struct Options: Sendable {
+        public var xattrs = XattrPolicy.all
+        public var skipDevices = false
+        /// Every mtime 0, for images that do not depend on when files were written.
+        public var useEpoch = false
+        /// Threads that hash and copy files.
+        public var threads = 2
+        public init() {}
+    }
+
+    public let options: Options
+    /// Regular files and where they are, in tree order.
+    private var files: [(node: FileNode, path: [UInt8])] = []
+
+    /// Reads the tree under `path`.
+    public static func scan(_ path: String, options: Options = Options()) throws -> (root: FileNode, source: DirectorySource) {
+        var source = DirectorySource(options: options)
+        let bytes = Array(path.utf8)
+        let root = try source.node(at: bytes)
+        guard root.isDirectory else { throw FileTreeError.invalid("\(path) is not a directory") }
+        try source.addChildren(of: root, at: bytes)
+        try source.computeDigests()
+        return (root, source)
+    }
+
+    private init(options: Options) { self.options = options }
+
+    private mutating func addChildren(of directory: FileNode, at path: [UInt8]) throws {
+        for name in try RawPath.entries(path) {
+            let childPath = RawPath.join(path, name)
+            let child = try node(at: childPath)
+            if options.skipDevices && (child.fileType == .blockDevice || child.fileType == .characterDevice) { continue }
+            try directory.add(child, named: name)
+            if child.isDirectory { try addChildren(of: child, at: childPath) }
+        }
+    }
+
+    private mutating func node(at path: [UInt8]) throws -> FileNode {
+        let status = try RawPath.status(path)
+        let node = FileNode(mode: status.mode)
+        (node.uid, node.gid, node.rdev, node.size) = (status.uid, status.gid, status.rdev, status.size)
+        if !options.useEpoch { node.mtime = FileNode.Timestamp(seconds: status.seconds, nanoseconds: status.nanoseconds) }
+        switch node.fileType {
+        case .symlink:
+            let target = try RawPath.readLink(path)
+            guard !target.isEmpty else { throw FileTreeError.invalid("\(RawPath.display(path)) is a symlink with an empty target") }
+            node.payload = target
+            node.size = UInt64(target.count)
+        case .regular:
+            files.append((node, path))
+        case .unknown:
+            throw FileTreeError.invalid("\(RawPath.display(path)) has mode \(String(status.mode, radix: 8)), which is no file type")
+        default:
+            break
+        }
+        if options.xattrs != .none {
+            for (name, value) in try RawPath.xattrs(path) where options.xattrs == .all || name.starts(with: Array("user.".utf8)) {
+                node.setXattr(name, value)
+            }
+        }
+        return node
+    }
+
+    /// fs-verity digests (SHA-256, as composefs images record) of every non-empty regular
+    /// file, on `threads` threads; the object path is the digest's hex with a `/` after two digits.
+    private func computeDigests() throws {
+        let work = files.filter { $0.node.size > 0 }
+        let results = Results<([UInt8], [UInt8]?)>(count: work.count)
+        let paths = work.map(\.path)
+        let sizes = work.map(\.node.size)
+        let threads = max(1, min(options.threads, work.count))
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            var index = worker
+            while index < paths.count {
+                results.store(index) {
+                    let file = try RawPath.open(paths[index], .readOnly)
+                    guard try file.size() == sizes[index] else {
+                        throw FsVerityError(description: "\(file.path) changed size while the image was being made")
+                    }
+                    let digest = try FsVerity.digest(of: file, algorithm: .sha256, jobs: 1)
+                    let inline = sizes[index] <= UInt64(ComposefsImage.inlineContentLimit) ? try file.read(exactly: Int(sizes[index]), at: 0) : nil
+                    return (digest, inline)
+                }
+                index += threads
+            }
+        }
+        for (number, (node, _)) in work.enumerated() {
+            let (digest, inline) = try results.take(number).get()
+            node.digest = digest
+            node.payload = Self.objectPath(digest)
+            node.content = inline
+        }
+    }
+
+    /// `xx/yyyy…`: where an object with this digest lives in a digest store.
+    public static func objectPath(_ digest: [UInt8]) -> [UInt8] {
+        let hex = Array(digest.hexString.utf8)
+        return Array(hex[..<2]) + [UInt8(ascii: "/")] + Array(hex[2...])
+    }
+
+    /// Copies every file the image does not hold inline into `store` under its object path (a
+    /// reflink or kernel copy where possible), unless an object of that name is there already.
+    /// Each object appears complete (written under a temporary name, synced, renamed), mode
+    /// 0644, with fs-verity enabled where the file system supports it.
+    public func fillStore(_ store: String) throws {
+        let work = files.filter { $0.node.content == nil && $0.node.payload != nil }
+        let sources = work.map(\.path)
+        let targets = work.map { store + "/" + String(decoding: $0.node.payload!, as: UTF8.self) }
+        try FileSystem.makeDirectories(store)
+        let results = Results<Void>(count: work.count)
+        let threads = max(1, min(options.threads, work.count))
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            var index = worker
+            while index < sources.count {
+                results.store(index) { try Self.copyObject(from: sources[index], to: targets[index], store: store) }
+                index += threads
+            }
+        }
+        for index in work.indices { try results.take(index).get() }
+    }
+
+    private static func copyObject(from source: [UInt8], to target: String, store: String) throws {
+        if FileSystem.exists(target) { return }
+        try FileSystem.makeDirectories(FileSystem.directory(of: target))
+        let temporary = try AtomicFile(path: target, permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        try temporary.file.copyContents(of: try RawPath.open(source, .readOnly))
+        try temporary.commit(durable: true)
+        if let object = try? File.open(target, .readOnly) { object.enableVerity(algorithm: 1) }
+    }
+}
+
+/// One slot per work item, each written by exactly one thread of `concurrentPerform`.
+final class Results<T>: @unchecked Sendable {
+    private var slots: [Result<T, any Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func store(_ index: Int, _ body: () throws -> T) {
+        let result = Result { try body() }
+        slots.withUnsafeMutableBufferPointer { $0[index] = result }
+    }
+    func take(_ index: Int) -> Result<T, any Error> { slots[index]! }
+}
+
+extension Array where Element == UInt8 {
+    /// Lowercase hex, two digits a byte.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+}

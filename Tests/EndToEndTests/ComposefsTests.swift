@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// `cairn mkcomposefs` from a directory, checked by the real readers: fsck.erofs, and the kernel
+/// mounting the image as composefs does (EROFS, then overlayfs with the digest store as a
+/// data-only lower layer).
+@Suite(.serialized) struct ComposefsTests {
+    static let treeScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Support/composefs_tree.py").path
+
+    @Test func directoryImageMountsAsComposefs() throws {
+        let scratch = try Scratch()
+        let source = scratch.file("src"), store = scratch.file("store"), image = scratch.file("image.cfs")
+        let made = try run("/usr/bin/env", ["python3", Self.treeScript, "make", source])
+        #expect(made.succeeded, "\(made.stderr)")
+
+        let built = try cairn("mkcomposefs", "--print-digest", "--digest-store", store, source, image)
+        #expect(built.succeeded, "\(built.stderr)")
+        let measured = try cairn("composefs-info", "measure-file", image)
+        #expect(measured.stdout == built.stdout && built.stdout.count == 65, "\(built.stdout) \(measured.stdout)")
+
+        // Objects are named by their fs-verity digest; files of at most 64 bytes stay in the image.
+        let objects = try FileManager.default.subpathsOfDirectory(atPath: store).filter { $0.count == 65 }
+        #expect(objects.count == 10, "\(objects.sorted())")
+        for object in objects.prefix(3) {
+            let digest = try cairn("composefs-info", "measure-file", store + "/" + object)
+            #expect(digest.stdout == object.replacingOccurrences(of: "/", with: "") + "\n")
+        }
+        let again = try cairn("mkcomposefs", "--print-digest-only", source)
+        #expect(again.stdout == built.stdout, "the same tree gives the same image")
+
+        let fsck = try run("/usr/bin/env", ["fsck.erofs", image])
+        #expect(fsck.succeeded && !fsck.stderr.contains("<E>"), "\(fsck.stdout) \(fsck.stderr)")
+
+        let layer = scratch.file("layer"), merged = scratch.file("merged")
+        try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: merged, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", image, layer])
+        #expect(mounted.succeeded, "\(mounted.stderr)")
+        defer { _ = try? run("/usr/bin/env", ["umount", layer]) }
+        let overlay = try run("/usr/bin/env", [
+            "mount", "-t", "overlay", "overlay", "-o", "ro,metacopy=on,redirect_dir=on,lowerdir=\(layer)::\(store)", merged,
+        ])
+        #expect(overlay.succeeded, "\(overlay.stderr)")
+        defer { _ = try? run("/usr/bin/env", ["umount", merged]) }
+        let compared = try run("/usr/bin/env", ["python3", Self.treeScript, "compare", source, merged])
+        #expect(compared.succeeded, "\(compared.stdout)")
+        #expect(compared.stdout.contains("compared 331 entries"), "\(compared.stdout)")
+    }
+
+    @Test func badSourcesAreNamed() throws {
+        let scratch = try Scratch()
+        let dump = try scratch.write("bad.dump", Array("/ 0 40755 2 0 0 0 0.0 - - -\n/x 0 100644 1 0 0 0 0.0 - \\q -\n".utf8))
+        let parsed = try cairn("mkcomposefs", "--from-file", dump, scratch.file("out.cfs"))
+        #expect(parsed.status == 1 && parsed.stderr.contains("bad.dump: dumpfile line 2"), "\(parsed.stderr)")
+        #expect(!scratch.exists("out.cfs"))
+        let missing = try cairn("mkcomposefs", scratch.file("nope"), scratch.file("out.cfs"))
+        #expect(missing.status == 1 && missing.stderr.contains("nope"), "\(missing.stderr)")
+        #expect(!scratch.exists("out.cfs"))
+    }
+}
