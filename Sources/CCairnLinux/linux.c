@@ -18,8 +18,8 @@ int cairn_clone_file(int dst, int src) {
     return ioctl(dst, FICLONE, src);
 }
 
-ssize_t cairn_copy_file_range(int in, int out, size_t length) {
-    return copy_file_range(in, NULL, out, NULL, length, 0);
+ssize_t cairn_copy_file_range(int in, off_t *in_offset, int out, off_t *out_offset, size_t length) {
+    return copy_file_range(in, in_offset, out, out_offset, length, 0);
 }
 
 ssize_t cairn_llistxattr(const char *path, char *list, size_t size) {

@@ -22,9 +22,9 @@ public enum ComposefsImage {
     }
 
     /// The image bytes of `root` (which is left unchanged).
-    public static func write(_ root: FileNode, options: Options = Options()) throws(FileTreeError) -> [UInt8] {
+    public static func write(_ root: FileNode, options: Options = Options()) throws -> [UInt8] {
         guard options.minimumVersion <= maximumVersion, options.maximumVersion <= maximumVersion else {
-            throw .invalid("composefs format versions go up to \(maximumVersion)")
+            throw FileTreeError.invalid("composefs format versions go up to \(maximumVersion)")
         }
         var version = options.minimumVersion
         if version < 1 && options.maximumVersion >= 1 && containsWhiteout(root) { version = 1 }
@@ -32,8 +32,12 @@ public enum ComposefsImage {
         try rewriteForOverlay(tree, parent: tree, version: version)
         tree.setXattr(Array("trusted.overlay.opaque".utf8), Array("y".utf8))
         try addWhiteoutStubs(to: tree)
-        let layout = try ImageLayout(root: tree)
-        return layout.encode(version: version)
+        var writer = ErofsWriter.Options()
+        writer.composefsVersion = version
+        writer.uuid = [UInt8](repeating: 0, count: 16)
+        var sink = MemorySink()
+        try ErofsWriter.write(tree, options: writer, to: &sink)
+        return sink.bytes
     }
 
     /// Whether the tree holds an overlay whiteout (a 0:0 character device), hard links aside.
@@ -106,19 +110,5 @@ public enum ComposefsImage {
             if let selinux { stub.setXattr(Array("security.selinux".utf8), selinux) }
             try root.add(stub, named: name)
         }
-    }
-}
-
-/// How an external file's (empty) chunk map is cut: as few chunks as possible, each a power of
-/// two of at least one block.
-struct Chunking {
-    let bits: Int
-    let count: Int
-
-    init(size: UInt64) {
-        var bits = size > 1 ? 64 - (size - 1).leadingZeroBitCount : 0
-        bits = Swift.min(Swift.max(bits, 12), 12 + 31)
-        self.bits = bits
-        count = Int(size >> UInt64(bits)) + (size & ((1 << UInt64(bits)) - 1) == 0 ? 0 : 1)
     }
 }

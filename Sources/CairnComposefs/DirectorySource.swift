@@ -3,18 +3,13 @@ import CairnIO
 import Dispatch
 import SystemPackage
 
-/// Reads a directory into a tree the way C `mkcomposefs DIR` does: `lstat` metadata (nlink 1:
-/// hard links are not detected), xattrs as listed, symlink targets, every mtime or none.
-/// Regular files get their fs-verity digest and the object path it names; files of at most 64
-/// bytes are also kept inline.
+/// A directory read the way C `mkcomposefs DIR` does: `lstat` metadata (nlink 1: hard links are
+/// not detected), xattrs as listed, symlink targets, every mtime or none. Regular files get
+/// their fs-verity digest and the object path it names; files of at most 64 bytes are also kept
+/// inline.
 public struct DirectorySource {
-    public enum XattrPolicy: Sendable { case all, userOnly, none }
-
     public struct Options: Sendable {
-        public var xattrs = XattrPolicy.all
-        public var skipDevices = false
-        /// Every mtime 0, for images that do not depend on when files were written.
-        public var useEpoch = false
+        public var tree = DirectoryTree.Options()
         /// Threads that hash and copy files.
         public var threads = 2
         public init() {}
@@ -27,51 +22,21 @@ public struct DirectorySource {
     /// Reads the tree under `path`.
     public static func scan(_ path: String, options: Options = Options()) throws -> (root: FileNode, source: DirectorySource) {
         var source = DirectorySource(options: options)
-        let bytes = Array(path.utf8)
-        let root = try source.node(at: bytes)
-        guard root.isDirectory else { throw FileTreeError.invalid("\(path) is not a directory") }
-        try source.addChildren(of: root, at: bytes)
+        let root = try DirectoryTree.scan(path, options: options.tree)
+        var pending = [root]
+        while let node = pending.popLast() {
+            if case .file(let path)? = node.source {
+                source.files.append((node, path))
+                // A composefs image holds no file data but inline content.
+                node.source = nil
+            }
+            pending += node.children.reversed()
+        }
         try source.computeDigests()
         return (root, source)
     }
 
     private init(options: Options) { self.options = options }
-
-    private mutating func addChildren(of directory: FileNode, at path: [UInt8]) throws {
-        for name in try RawPath.entries(path) {
-            let childPath = RawPath.join(path, name)
-            let child = try node(at: childPath)
-            if options.skipDevices && (child.fileType == .blockDevice || child.fileType == .characterDevice) { continue }
-            try directory.add(child, named: name)
-            if child.isDirectory { try addChildren(of: child, at: childPath) }
-        }
-    }
-
-    private mutating func node(at path: [UInt8]) throws -> FileNode {
-        let status = try RawPath.status(path)
-        let node = FileNode(mode: status.mode)
-        (node.uid, node.gid, node.rdev, node.size) = (status.uid, status.gid, status.rdev, status.size)
-        if !options.useEpoch { node.mtime = FileNode.Timestamp(seconds: status.seconds, nanoseconds: status.nanoseconds) }
-        switch node.fileType {
-        case .symlink:
-            let target = try RawPath.readLink(path)
-            guard !target.isEmpty else { throw FileTreeError.invalid("\(RawPath.display(path)) is a symlink with an empty target") }
-            node.payload = target
-            node.size = UInt64(target.count)
-        case .regular:
-            files.append((node, path))
-        case .unknown:
-            throw FileTreeError.invalid("\(RawPath.display(path)) has mode \(String(status.mode, radix: 8)), which is no file type")
-        default:
-            break
-        }
-        if options.xattrs != .none {
-            for (name, value) in try RawPath.xattrs(path) where options.xattrs == .all || name.starts(with: Array("user.".utf8)) {
-                node.setXattr(name, value)
-            }
-        }
-        return node
-    }
 
     /// fs-verity digests (SHA-256, as composefs images record) of every non-empty regular
     /// file, on `threads` threads; the object path is the digest's hex with a `/` after two digits.

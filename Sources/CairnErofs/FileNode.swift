@@ -33,6 +33,8 @@ public final class FileNode {
     public var content: [UInt8]?
     /// The fs-verity digest of an external regular file's content.
     public var digest: [UInt8]?
+    /// Where a regular file's bytes are read from when a full image stores them.
+    public var source: DataSource?
     public var xattrs: [Xattr] = []
     /// The node this one is a hard link to.
     public var linkTarget: FileNode?
@@ -121,6 +123,7 @@ public final class FileNode {
             let new = FileNode(mode: node.mode)
             (new.nlink, new.uid, new.gid, new.rdev, new.size, new.mtime) = (node.nlink, node.uid, node.gid, node.rdev, node.size, node.mtime)
             (new.payload, new.content, new.digest, new.xattrs, new.linkTarget) = (node.payload, node.content, node.digest, node.xattrs, node.linkTarget)
+            new.source = node.source
             new.name = node.name
             new.children = node.children.map { child in
                 let copied = clone(child)
@@ -138,6 +141,12 @@ public final class FileNode {
         relink(root)
         return root
     }
+}
+
+/// Where a file's bytes are.
+public enum DataSource: Sendable, Equatable {
+    /// A file on disk (raw path bytes).
+    case file([UInt8])
 }
 
 public enum FileType: UInt8, Sendable {

@@ -4,34 +4,42 @@ internal import CCairnLinux
 
 extension File {
     /// Makes this (empty) file a copy of `source`: a reflink where the file system shares
-    /// blocks, else `copy_file_range` (the kernel copies, no user-space buffer), else reads and
-    /// writes.
+    /// blocks, else a copy (see `copy(_:from:at:to:)`).
     public func copyContents(of source: File) throws {
         if cairn_clone_file(descriptor.rawValue, source.descriptor.rawValue) == 0 { return }
-        var remaining = try source.size()
-        var kernelCopies = true
-        while remaining > 0 && kernelCopies {
-            let copied = cairn_copy_file_range(source.descriptor.rawValue, descriptor.rawValue, Int(min(remaining, 1 << 30)))
+        try copy(try source.size(), from: source, at: 0, to: 0)
+    }
+
+    /// Copies `count` bytes of `source` from `sourceOffset` into this file at `offset`: by
+    /// `copy_file_range` (the kernel copies, no user-space buffer; a reflink on file systems
+    /// that share blocks), else by reads and writes. Throws if `source` ends early.
+    public func copy(_ count: UInt64, from source: File, at sourceOffset: UInt64, to offset: UInt64) throws {
+        var (input, output) = (off_t(sourceOffset), off_t(offset))
+        var remaining = count
+        while remaining > 0 {
+            let copied = cairn_copy_file_range(source.descriptor.rawValue, &input, descriptor.rawValue, &output, Int(min(remaining, 1 << 30)))
             if copied > 0 {
                 remaining -= UInt64(copied)
             } else if copied < 0 && errno == EINTR {
                 continue
             } else if copied == 0 || [EXDEV, ENOSYS, EOPNOTSUPP, EINVAL, EPERM, EBADF].contains(errno) {
-                // Nothing copied this way (some file systems report 0): copy the rest by hand.
-                kernelCopies = false
+                // The kernel cannot (some file systems say 0 instead of an error): copy by hand.
+                break
             } else {
-                throw SystemError("copy to", path, Errno(rawValue: errno))
+                throw SystemError("copy \(source.path) into", path, Errno(rawValue: errno))
             }
         }
-        guard remaining > 0 else { return }
-        let total = try source.size()
-        var offset = total - remaining
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while offset < total {
-            let count = try buffer.withUnsafeMutableBytes { try source.read(into: $0, at: offset) }
-            if count == 0 { break }
-            try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<count]), at: offset) }
-            offset += UInt64(count)
+        var buffer = [UInt8](repeating: 0, count: Int(min(remaining, 1 << 20)))
+        while remaining > 0 {
+            let want = Int(min(remaining, UInt64(buffer.count)))
+            let got = try buffer.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want]), at: UInt64(input)) }
+            guard got > 0 else { break }
+            try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<got]), at: UInt64(output)) }
+            (input, output, remaining) = (input + off_t(got), output + off_t(got), remaining - UInt64(got))
+        }
+        guard remaining == 0 else {
+            // The source ended early (it shrank while being copied).
+            throw SystemError("copy all of", source.path, Errno(rawValue: ENODATA))
         }
     }
 

@@ -76,9 +76,9 @@ struct MkcomposefsCommand: ParsableCommand {
             }
         } else {
             var scan = DirectorySource.Options()
-            scan.xattrs = skipXattrs ? .none : userXattrs ? .userOnly : .all
-            scan.skipDevices = skipDevices
-            scan.useEpoch = useEpoch
+            scan.tree.xattrs = skipXattrs ? .none : userXattrs ? .userOnly : .all
+            scan.tree.skipDevices = skipDevices
+            scan.tree.useEpoch = useEpoch
             scan.threads = threads ?? System.coreCount
             let (tree, files) = try DirectorySource.scan(source, options: scan)
             if let digestStore { try files.fillStore(digestStore) }

@@ -2,9 +2,11 @@
 """Test trees for cairn's composefs and EROFS writers.
 
   composefs_tree.py make DIR      builds a tree with every file type, odd names, xattrs, mtimes
-  composefs_tree.py compare A B   compares two trees entry by entry (type, mode, owner, size,
-                                  mtime, device numbers, link targets, contents, xattrs); prints
-                                  each difference and exits 1 if there is any
+  composefs_tree.py compare [--hard-links] A B
+                                  compares two trees entry by entry (type, mode, owner, size,
+                                  mtime, device numbers, link targets, contents, xattrs; with
+                                  --hard-links also which names share an inode, and link counts);
+                                  prints each difference and exits 1 if there is any
 
 Names are handled as bytes (os.fsencode), so names that are not UTF-8 survive."""
 import hashlib
@@ -43,6 +45,7 @@ def make(root):
     os.makedirs(deep)
     with open(os.path.join(deep, "leaf"), "wb") as out:
         out.write(b"leaf\n")
+    os.link(os.path.join(root, "file-100"), os.path.join(deep, "hard-100"))
     os.symlink("file-100", os.path.join(root, "link"))
     os.symlink("/" + "t" * 3000, os.path.join(root, "long-link"))
     os.symlink("a/b/c/d", os.path.join(root, "dir-link"))
@@ -97,7 +100,17 @@ def describe(path):
     return info
 
 
-def compare(a, b):
+def link_groups(found):
+    """Names grouped by the inode they share, and each group's link count."""
+    groups = {}
+    for relative, path in found.items():
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            groups.setdefault(st.st_ino, []).append(relative)
+    return {tuple(sorted(names)): os.lstat(found[names[0]]).st_nlink for names in groups.values()}
+
+
+def compare(a, b, hard_links=False):
     left, right = entries(a), entries(b)
     problems = [f"only in {a}: {p!r}" for p in sorted(left.keys() - right.keys())]
     problems += [f"only in {b}: {p!r}" for p in sorted(right.keys() - left.keys())]
@@ -106,6 +119,8 @@ def compare(a, b):
         for key in sorted(x.keys() | y.keys()):
             if x.get(key) != y.get(key):
                 problems.append(f"{path!r} {key}: {x.get(key)!r} vs {y.get(key)!r}")
+    if hard_links and link_groups(left) != link_groups(right):
+        problems.append(f"hard links differ: {sorted(link_groups(left).items())} vs {sorted(link_groups(right).items())}")
     for problem in problems:
         print(problem)
     print(f"compared {len(left.keys() & right.keys())} entries, {len(problems)} differences")
@@ -116,6 +131,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
     elif sys.argv[1] == "compare":
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
+        arguments = [a for a in sys.argv[2:] if a != "--hard-links"]
+        sys.exit(compare(arguments[0], arguments[1], hard_links="--hard-links" in sys.argv))
     else:
         sys.exit(__doc__)

@@ -11,8 +11,8 @@ int cairn_punch_hole(int fd, off_t offset, off_t length);
 /// ioctl(dst, FICLONE, src): share src's blocks (reflink); 0 or -1 with errno set.
 int cairn_clone_file(int dst, int src);
 
-/// copy_file_range from the files' current offsets; bytes copied or -1 with errno set.
-ssize_t cairn_copy_file_range(int in, int out, size_t length);
+/// copy_file_range between explicit offsets (which it advances); bytes copied or -1 with errno set.
+ssize_t cairn_copy_file_range(int in, off_t *in_offset, int out, off_t *out_offset, size_t length);
 
 /// llistxattr / lgetxattr: the xattrs of a path without following a final symlink.
 ssize_t cairn_llistxattr(const char *path, char *list, size_t size);

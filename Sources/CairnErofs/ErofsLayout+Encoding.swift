@@ -1,21 +1,67 @@
-import CairnErofs
+import CairnIO
+internal import COpenSSL
+import SystemPackage
 
-extension ImageLayout {
-    /// `lcfs_write_erofs_to` from the header on: composefs header, superblock, inodes with their
-    /// xattrs and tails, the shared xattr table, then the data blocks.
-    func encode(version: UInt32) -> [UInt8] {
+/// Where an image's bytes go, in order.
+public protocol ImageSink {
+    mutating func append(_ bytes: [UInt8]) throws
+    /// Appends the first `count` bytes of the file at `path` (a regular file's data).
+    mutating func appendFile(_ path: [UInt8], count: UInt64) throws
+}
+
+/// An image built in memory (composefs images: metadata only, small).
+public struct MemorySink: ImageSink {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public mutating func append(_ bytes: [UInt8]) { self.bytes += bytes }
+    public mutating func appendFile(_ path: [UInt8], count: UInt64) throws {
+        let file = try RawPath.open(path, .readOnly)
+        guard let data = try file.read(exactly: Int(count), at: 0) else { throw ErofsWriter.shrank(path, count) }
+        bytes += data
+    }
+}
+
+/// Placement options of an image's bytes.
+public enum ErofsWriter {
+    public struct Options: Sendable {
+        /// Writes composefs's 32-byte header (with this format version) before the superblock.
+        public var composefsVersion: UInt32?
+        /// The superblock's UUID; nil derives one from the metadata, so equal trees give equal images.
+        public var uuid: [UInt8]?
+        /// Sets the superblock checksum (CRC-32C of block 0 from the superblock on).
+        public var checksum = false
+        public init() {}
+    }
+
+    /// Writes the image of `root` (which is left unchanged) to `sink`.
+    public static func write(_ root: FileNode, options: Options, to sink: inout some ImageSink) throws {
+        try ErofsLayout(root: root).encode(options, to: &sink)
+    }
+
+    static func shrank(_ path: [UInt8], _ count: UInt64) -> ErofsError {
+        .io("\(RawPath.display(path)) changed while the image was being written (it no longer holds \(count) bytes)")
+    }
+}
+
+extension ErofsLayout {
+    /// `lcfs_write_erofs_to` from the header on: the metadata (header, superblock, inodes with
+    /// their xattrs and tails, the shared xattr table) is built in memory so the superblock can
+    /// carry a UUID and checksum of it, then the data blocks go to the sink in inode order.
+    func encode(_ options: ErofsWriter.Options, to sink: inout some ImageSink) throws {
         let dataStart = Self.roundUp(inodesEnd + sharedXattrSize, Self.blockSize)
         var out = ImageBuffer()
-        out.reserve(dataStart + dataBlocks * Self.blockSize)
-        out.u32(ComposefsImage.magic)
-        out.u32(1)  // LCFS_EROFS_VERSION
-        out.u32(hasACL ? 1 : 0)
-        out.u32(version)
+        out.reserve(dataStart)
+        if let version = options.composefsVersion {
+            out.u32(0xD078_629A)
+            out.u32(1)  // LCFS_EROFS_VERSION
+            out.u32(hasACL ? 1 : 0)
+            out.u32(version)
+        }
         out.pad(to: Self.superblockOffset)
 
         out.u32(0xE0F5_E1E2)
-        out.u32(0)  // checksum: composefs does not set SB_CHKSUM
-        out.u32(0x2 | 0x4)  // MTIME | XATTR_FILTER
+        out.u32(0)  // checksum, set below
+        out.u32((options.checksum ? 0x1 : 0) | 0x2 | 0x4)  // SB_CHKSUM, MTIME, XATTR_FILTER
         out.u8(12)
         out.u8(0)
         out.u16(UInt16(truncatingIfNeeded: inodes[0].nid))
@@ -29,20 +75,43 @@ extension ImageLayout {
 
         var nextBlock = dataStart / Self.blockSize
         for (number, inode) in inodes.enumerated() {
-            writeInode(inode, number: UInt32(number), into: &out, nextBlock: &nextBlock)
+            try writeInode(inode, number: UInt32(number), into: &out, nextBlock: &nextBlock)
         }
         out.align(Self.slotSize)
         for xattr in sharedXattrs { Self.writeXattr(xattr, into: &out) }
         out.align(Self.blockSize)
-        for inode in inodes {
-            writeDirectoryBlocks(inode, into: &out)
-            writeFileBlocks(inode, into: &out)
+
+        let uuidOffset = Self.superblockOffset + 0x30
+        let uuid = options.uuid ?? Self.derivedUUID(out.bytes)
+        out.bytes.replaceSubrange(uuidOffset..<(uuidOffset + 16), with: uuid.prefix(16))
+        if options.checksum {
+            let crc = ~CRC32C.checksum(out.bytes[Self.superblockOffset..<Self.blockSize])
+            out.bytes.replaceSubrange((Self.superblockOffset + 4)..<(Self.superblockOffset + 8), with: withUnsafeBytes(of: crc.littleEndian, Array.init))
         }
-        return out.bytes
+        try sink.append(out.bytes)
+
+        for inode in inodes {
+            var blocks = ImageBuffer()
+            writeDirectoryBlocks(inode, into: &blocks)
+            try writeFileBlocks(inode, into: &blocks, sink: &sink)
+        }
+    }
+
+    /// A UUID (RFC 4122 variant, version 4 bits) from the SHA-256 of the metadata.
+    static func derivedUUID(_ metadata: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        metadata.withUnsafeBytes { bytes in
+            _ = EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
+        }
+        var uuid = Array(digest[..<16])
+        uuid[6] = uuid[6] & 0x0F | 0x40
+        uuid[8] = uuid[8] & 0x3F | 0x80
+        return uuid
     }
 
     /// One inode: core, xattrs, inline tail; `number` (the BFS index) becomes `i_ino`.
-    private func writeInode(_ inode: Inode, number: UInt32, into out: inout ImageBuffer, nextBlock: inout Int) {
+    private func writeInode(_ inode: Inode, number: UInt32, into out: inout ImageBuffer, nextBlock: inout Int) throws {
         let node = inode.node
         out.zeros(inode.padding)
         let icount = inode.xattrSize == 0 ? 0 : (inode.xattrSize - 12) / 4 + 1
@@ -112,12 +181,19 @@ extension ImageLayout {
         }
         switch node.fileType {
         case .directory:
-            writeDirectoryTail(inode, into: &out)
+            let tail = directoryChunks(inode).tail
+            if !tail.isEmpty { writeEntries(inode, tail, into: &out) }
         case .symlink where inode.blocks == 0:
             out.append(node.payload ?? [])
         case .regular where inode.tailSize > 0:
             if let content = node.content {
                 out.append(content[(content.count - inode.tailSize)...])
+            } else if case .file(let path)? = node.source {
+                let file = try RawPath.open(path, .readOnly)
+                guard let tail = try file.read(exactly: inode.tailSize, at: node.size - UInt64(inode.tailSize)) else {
+                    throw ErofsWriter.shrank(path, node.size)
+                }
+                out.append(tail)
             } else {
                 out.repeating(0xFF, count: inode.tailSize)  // EROFS_NULL_ADDR: every chunk a hole
             }
@@ -159,11 +235,6 @@ extension ImageLayout {
         return (blocks, blockBytes > 0 ? first..<inode.entries.count : first..<first)
     }
 
-    private func writeDirectoryTail(_ inode: Inode, into out: inout ImageBuffer) {
-        let tail = directoryChunks(inode).tail
-        if !tail.isEmpty { writeEntries(inode, tail, into: &out) }
-    }
-
     private func writeDirectoryBlocks(_ inode: Inode, into out: inout ImageBuffer) {
         guard inode.node.isDirectory else { return }
         for block in directoryChunks(inode).blocks {
@@ -184,29 +255,40 @@ extension ImageLayout {
         for entry in inode.entries[range] { out.append(entry.name) }
     }
 
-    /// `write_erofs_file_content`: an inline file's or symlink's first block, or an external
-    /// file's chunk map moved out of the inode (a block of holes).
-    private func writeFileBlocks(_ inode: Inode, into out: inout ImageBuffer) {
-        guard inode.blocks > 0 else { return }
+    /// `write_erofs_file_content`: a directory's full blocks (already in `out`), a file's blocks
+    /// (copied from its source, or its inline content's first block), a symlink's, or an
+    /// external file's chunk map moved out of the inode (a block of holes).
+    private func writeFileBlocks(_ inode: Inode, into out: inout ImageBuffer, sink: inout some ImageSink) throws {
         let node = inode.node
-        switch node.fileType {
-        case .regular where node.content == nil:
-            out.repeating(0xFF, count: Self.blockSize)
-        case .regular:
-            out.append(node.content![..<min(node.content!.count, Self.blockSize)])
-            out.align(Self.blockSize)
-        case .symlink:
-            out.append(node.payload![..<min(node.payload!.count, Self.blockSize)])
-            out.align(Self.blockSize)
-        default:
-            break
+        if inode.blocks > 0 {
+            switch node.fileType {
+            case .regular where node.content != nil:
+                out.append(node.content![..<min(node.content!.count, Self.blockSize)])
+                out.align(Self.blockSize)
+            case .regular:
+                if case .file(let path)? = node.source {
+                    try sink.append(out.bytes)
+                    out = ImageBuffer()
+                    let count = min(node.size, UInt64(inode.blocks * Self.blockSize))
+                    try sink.appendFile(path, count: count)
+                    out.zeros(Int((UInt64(Self.blockSize) - count % UInt64(Self.blockSize)) % UInt64(Self.blockSize)))
+                } else {
+                    out.repeating(0xFF, count: Self.blockSize)
+                }
+            case .symlink:
+                out.append(node.payload![..<min(node.payload!.count, Self.blockSize)])
+                out.align(Self.blockSize)
+            default:
+                break
+            }
         }
+        if !out.bytes.isEmpty { try sink.append(out.bytes) }
     }
 }
 
 /// Little-endian writes into a growing byte array.
 struct ImageBuffer {
-    private(set) var bytes: [UInt8] = []
+    var bytes: [UInt8] = []
 
     mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
     mutating func u8(_ value: UInt8) { bytes.append(value) }
@@ -217,5 +299,7 @@ struct ImageBuffer {
     mutating func zeros(_ count: Int) { repeating(0, count: count) }
     mutating func repeating(_ byte: UInt8, count: Int) { bytes.append(contentsOf: repeatElement(byte, count: count)) }
     mutating func pad(to offset: Int) { zeros(offset - bytes.count) }
-    mutating func align(_ alignment: Int) { pad(to: ImageLayout.roundUp(bytes.count, alignment)) }
+    /// Pads to a multiple of `alignment` bytes, counted from the start of this buffer (buffers
+    /// begin on block boundaries of the image).
+    mutating func align(_ alignment: Int) { pad(to: ErofsLayout.roundUp(bytes.count, alignment)) }
 }

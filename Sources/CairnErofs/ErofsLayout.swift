@@ -1,8 +1,8 @@
-import CairnErofs
-
-/// The placement of every inode, xattr and block of a composefs image, then its bytes: a port of
-/// libcomposefs's `compute_erofs_*` and `write_erofs_*` steps, in their order.
-struct ImageLayout {
+/// The placement of every inode, xattr and block of an image, then its bytes: a port of
+/// libcomposefs's `compute_erofs_*` and `write_erofs_*` steps, in their order, so composefs
+/// images come out byte-identical to C mkcomposefs's. Full images use the same layout with file
+/// data in blocks (a tail of at most half a block inline).
+struct ErofsLayout {
     static let blockSize = 4096
     static let slotSize = 32
     static let superblockOffset = 1024
@@ -158,9 +158,9 @@ struct ImageLayout {
         case .symlink:
             inode.tailSize = node.payload?.count ?? 0
         case .regular where node.size > 0:
-            if let content = node.content {
-                inode.blocks = content.count / Self.blockSize
-                inode.tailSize = content.count % Self.blockSize
+            if node.content != nil || node.source != nil {
+                inode.blocks = Int(node.size / UInt64(Self.blockSize))
+                inode.tailSize = Int(node.size % UInt64(Self.blockSize))
                 if inode.tailSize > Self.blockSize / 2 {
                     inode.blocks += 1
                     inode.tailSize = 0
@@ -206,4 +206,18 @@ struct ImageLayout {
     }
 
     static func roundUp(_ value: Int, _ alignment: Int) -> Int { (value + alignment - 1) / alignment * alignment }
+}
+
+/// How an external file's (empty) chunk map is cut: as few chunks as possible, each a power of
+/// two of at least one block.
+public struct Chunking: Sendable {
+    public let bits: Int
+    public let count: Int
+
+    public init(size: UInt64) {
+        var bits = size > 1 ? 64 - (size - 1).leadingZeroBitCount : 0
+        bits = Swift.min(Swift.max(bits, 12), 12 + 31)
+        self.bits = bits
+        count = Int(size >> UInt64(bits)) + (size & ((1 << UInt64(bits)) - 1) == 0 ? 0 : 1)
+    }
 }
