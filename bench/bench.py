@@ -6,12 +6,15 @@ directly and the peer is the seed's `aws s3 sync` of casync's store (only the sy
 extract over HTTP (nginx serving each tool's store). Publishing builds: seed 000's chain of casync and
 the aws CLI (bench/seed_chain.sh) against `cairn publish`, of v1.ero into an empty bucket on moto and
 of v2.ero on top of it; and pulling v2.ero seeded with v1.ero from a published bucket over nginx,
-`cairn pull` against `casync extract --seed`.
+`cairn pull` against `casync extract --seed`. Images of a tree (BENCH_TREE, default /usr/lib):
+`cairn mkfs-erofs` against `mkfs.erofs`, and `cairn mkcomposefs` against C mkcomposefs when one is
+on the PATH.
 
 Inputs, made once and reused: v1.ero (an uncompressed EROFS image of ~650 MB of system files),
 v2.ero (the same tree with ~5% of its files changed) and rand.bin (512 MiB of random bytes).
 Run through bench/run.sh, which builds cairn and sets CAIRN.
-BENCH_ONLY=v1,rand,seeded,upload,http,publish,pull (comma-separated) runs only those groups; default all.
+BENCH_ONLY=v1,rand,seeded,upload,http,publish,pull,erofs,composefs (comma-separated) runs only those
+groups; default all.
 """
 import filecmp
 import os
@@ -32,9 +35,13 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TOOLS = ("casync", "cairn")
 SPEEDUP_TARGETS = {"make": 1.8, "make, full store": 1.8, "extract": 1.7, "seeded extract": 4.0,
                    "upload to S3": 1.5, "extract, HTTP": 4.0, "publish, empty": 2.0, "publish, on v1": 2.0,
-                   "pull, HTTP": 3.0}
+                   "pull, HTTP": 3.0, "mkfs.erofs": 1.5, "mkcomposefs, empty store": 1.5,
+                   "mkcomposefs, full store": 1.5}
 GROUPS = {"v1": "v1.ero", "rand": "rand.bin", "seeded": None, "upload": None, "http": None, "publish": None,
-          "pull": None}
+          "pull": None, "erofs": None, "composefs": None}
+# The tree the EROFS and composefs groups put in images (several GB of system files).
+IMAGE_TREE = Path(os.environ.get("BENCH_TREE", "/usr/lib"))
+IMAGE_UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 ALIASES = {"v1.ero": "v1", "rand.bin": "rand"}
 S3_BUCKET = "bench"
 AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
@@ -508,6 +515,71 @@ def bench_pull(results):
     discard_store(bucket)
 
 
+def warm(tree):
+    """Reads the tree once, so that neither tool pays for the first read from disk."""
+    run(f"tar -cf - -C {tree} . 2>/dev/null | wc -c > /dev/null")
+
+
+def bench_erofs(results):
+    """An uncompressed EROFS image of IMAGE_TREE (default /usr/lib): `cairn mkfs-erofs` against
+    `mkfs.erofs` (erofs-utils 1.5 copies file data 4 KiB per read and write), both with a fixed
+    UUID, every mtime 0 and root ownership. cairn's image must pass fsck.erofs."""
+    name = IMAGE_TREE.name
+    images = {tool: WORK / tool / "tree.erofs" for tool in TOOLS}
+    labels = {"casync": "mkfs.erofs"}
+    warm(IMAGE_TREE)
+
+    def command(tool):
+        if tool == "cairn":
+            return [CAIRN, "mkfs-erofs", "--timestamp", "0", "--all-root", "--uuid", IMAGE_UUID, images[tool], IMAGE_TREE]
+        return ["mkfs.erofs", "--quiet", "-T0", "--all-root", "-U", IMAGE_UUID, images[tool], IMAGE_TREE]
+
+    def check(tool):
+        if tool == "cairn":
+            result = subprocess.run(["fsck.erofs", images[tool]], capture_output=True, text=True)
+            if result.returncode != 0 or "<E>" in result.stderr:
+                sys.exit(f"FAILED: fsck.erofs {images[tool]}: {result.stdout}{result.stderr}")
+
+    bench(results, "mkfs.erofs", name, command, prepare=lambda tool: remove(images[tool]), check=check, labels=labels)
+    sizes = {tool: images[tool].stat().st_size for tool in TOOLS}
+    NOTES.append(f"mkfs.erofs {name}: image bytes: mkfs.erofs {sizes['casync']}, cairn {sizes['cairn']}")
+    for tool in TOOLS:
+        remove(images[tool])
+
+
+def bench_composefs(results):
+    """`cairn mkcomposefs --digest-store` of IMAGE_TREE against C mkcomposefs (when one is on the
+    PATH; Debian 12 has no package, so it is skipped otherwise), into an empty digest store and
+    into one that holds every object already. The two images must be byte-identical."""
+    peer = shutil.which("mkcomposefs")
+    if peer is None:
+        NOTES.append("mkcomposefs: skipped, no C mkcomposefs on the PATH (build one from composefs/composefs to compare)")
+        return
+    name = IMAGE_TREE.name
+    labels = {"casync": "C mkcomposefs"}
+    stores = {tool: WORK / tool / "objects" for tool in TOOLS}
+    images = {tool: WORK / tool / "tree.cfs" for tool in TOOLS}
+    warm(IMAGE_TREE)
+
+    def command(tool):
+        program = [CAIRN, "mkcomposefs"] if tool == "cairn" else [peer]
+        return [*program, f"--digest-store={stores[tool]}", IMAGE_TREE, images[tool]]
+
+    def check(tool):
+        if all(image.exists() for image in images.values()) and not filecmp.cmp(*images.values(), shallow=False):
+            sys.exit(f"FAILED: cairn's and C mkcomposefs's images of {IMAGE_TREE} differ")
+
+    def empty(tool):
+        discard_store(stores[tool])
+        remove(images[tool])
+
+    bench(results, "mkcomposefs, empty store", name, command, prepare=empty, check=check, labels=labels)
+    bench(results, "mkcomposefs, full store", name, command, prepare=lambda tool: remove(images[tool]), check=check, labels=labels)
+    for tool in TOOLS:
+        discard_store(stores[tool])
+        remove(images[tool])
+
+
 def selected_groups():
     only = [word.strip() for word in os.environ.get("BENCH_ONLY", "").split(",") if word.strip()]
     groups = {ALIASES.get(word, word) for word in only} or set(GROUPS)
@@ -553,6 +625,10 @@ def main():
         bench_publish(results)
     if "pull" in groups:
         bench_pull(results)
+    if "erofs" in groups:
+        bench_erofs(results)
+    if "composefs" in groups:
+        bench_composefs(results)
     print_table(results)
     empty_trash(settle=False)
     print(f"whole run: {(time.monotonic() - started) / 60:.1f} min")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks cairn against casync 2 (see bench/bench.py for what is measured).
 # Environment: BENCH_WORK (inputs, stores, outputs; default bench/work), BENCH_ROUNDS (default 3),
-# BENCH_ONLY (comma-separated groups: v1, rand, seeded, upload, http, publish, pull; default all).
+# BENCH_ONLY (comma-separated groups: v1, rand, seeded, upload, http, publish, pull, erofs, composefs; default
+# all), BENCH_TREE (the tree of the erofs and composefs groups; default /usr/lib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

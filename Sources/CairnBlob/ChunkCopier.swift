@@ -21,8 +21,7 @@ public struct ChunkCopier: Sendable {
     }
 
     /// One outcome per chunk, in order; `target.concurrentRequests` copies at a time.
-    /// `copied` hears of each chunk as soon as the target has it.
-    public func copy(_ chunks: [(id: ChunkID, size: Int)], copied: (@Sendable (ChunkID) async -> Void)? = nil) async throws -> [ChunkCopy] {
+    public func copy(_ chunks: [(id: ChunkID, size: Int)]) async throws -> [ChunkCopy] {
         let source = source, target = target, digest = digest
         return try await mapConcurrently(chunks, width: target.concurrentRequests) { chunk in
             guard let stored = try await source.fetch(chunk.id) else { return .missing }
@@ -32,7 +31,6 @@ public struct ChunkCopier: Sendable {
                 return .corrupt(problem: "\(error)")
             }
             try await target.store(chunk.id, bytes: stored.bytes, isCompressed: stored.isCompressed)
-            await copied?(chunk.id)
             return .copied(storedBytes: stored.bytes.count)
         }
     }

@@ -5,8 +5,8 @@ import SystemPackage
 /// Where an image's bytes go, in order.
 public protocol ImageSink {
     mutating func append(_ bytes: [UInt8]) throws
-    /// Appends the first `count` bytes of the file at `path` (a regular file's data).
-    mutating func appendFile(_ path: [UInt8], count: UInt64) throws
+    /// Appends `count` bytes of the file at `path` from `offset` (a regular file's data).
+    mutating func appendFile(_ path: [UInt8], offset: UInt64, count: UInt64) throws
 }
 
 /// An image built in memory (composefs images: metadata only, small).
@@ -14,9 +14,9 @@ public struct MemorySink: ImageSink {
     public private(set) var bytes: [UInt8] = []
     public init() {}
     public mutating func append(_ bytes: [UInt8]) { self.bytes += bytes }
-    public mutating func appendFile(_ path: [UInt8], count: UInt64) throws {
+    public mutating func appendFile(_ path: [UInt8], offset: UInt64, count: UInt64) throws {
         let file = try RawPath.open(path, .readOnly)
-        guard let data = try file.read(exactly: Int(count), at: 0) else { throw ErofsWriter.shrank(path, count) }
+        guard let data = try file.read(exactly: Int(count), at: offset) else { throw ErofsWriter.shrank(path, count) }
         bytes += data
     }
 }
@@ -188,10 +188,10 @@ extension ErofsLayout {
         case .regular where inode.tailSize > 0:
             if let content = node.content {
                 out.append(content[(content.count - inode.tailSize)...])
-            } else if case .file(let path)? = node.source {
-                let file = try RawPath.open(path, .readOnly)
-                guard let tail = try file.read(exactly: inode.tailSize, at: node.size - UInt64(inode.tailSize)) else {
-                    throw ErofsWriter.shrank(path, node.size)
+            } else if let source = node.source {
+                let file = try RawPath.open(source.path, .readOnly)
+                guard let tail = try file.read(exactly: inode.tailSize, at: source.offset + node.size - UInt64(inode.tailSize)) else {
+                    throw ErofsWriter.shrank(source.path, node.size)
                 }
                 out.append(tail)
             } else {
@@ -266,11 +266,11 @@ extension ErofsLayout {
                 out.append(node.content![..<min(node.content!.count, Self.blockSize)])
                 out.align(Self.blockSize)
             case .regular:
-                if case .file(let path)? = node.source {
+                if let source = node.source {
                     try sink.append(out.bytes)
                     out = ImageBuffer()
                     let count = min(node.size, UInt64(inode.blocks * Self.blockSize))
-                    try sink.appendFile(path, count: count)
+                    try sink.appendFile(source.path, offset: source.offset, count: count)
                     out.zeros(Int((UInt64(Self.blockSize) - count % UInt64(Self.blockSize)) % UInt64(Self.blockSize)))
                 } else {
                     out.repeating(0xFF, count: Self.blockSize)

@@ -92,6 +92,14 @@ public final class FileNode {
         return (nil, low)
     }
 
+    /// Removes the child called `name`, if there is one.
+    public func remove(named name: [UInt8]) {
+        let (existing, position) = search(name)
+        guard let existing else { return }
+        existing.parent = nil
+        children.remove(at: position)
+    }
+
     public func xattr(named name: [UInt8]) -> [UInt8]? {
         xattrs.first { $0.name == name }?.value
     }
@@ -147,6 +155,21 @@ public final class FileNode {
 public enum DataSource: Sendable, Equatable {
     /// A file on disk (raw path bytes).
     case file([UInt8])
+    /// Bytes inside a file, from `offset` (a member of a tar archive).
+    case range([UInt8], offset: UInt64)
+
+    public var path: [UInt8] {
+        switch self {
+        case .file(let path), .range(let path, _): path
+        }
+    }
+
+    public var offset: UInt64 {
+        switch self {
+        case .file: 0
+        case .range(_, let offset): offset
+        }
+    }
 }
 
 public enum FileType: UInt8, Sendable {

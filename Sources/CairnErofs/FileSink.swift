@@ -15,9 +15,9 @@ public struct FileSink: ImageSink {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    public mutating func appendFile(_ path: [UInt8], count: UInt64) throws {
+    public mutating func appendFile(_ path: [UInt8], offset sourceOffset: UInt64, count: UInt64) throws {
         try flush()
-        try file.copy(count, from: try RawPath.open(path, .readOnly), at: 0, to: offset)
+        try file.copy(count, from: try RawPath.open(path, .readOnly), at: sourceOffset, to: offset)
         offset += count
     }
 

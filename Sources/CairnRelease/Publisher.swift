@@ -141,33 +141,32 @@ public struct Publisher: Sendable {
         log("uploading the index and manifest")
         try await putImmutable(manifest.index.key, bytes: indexBytes, in: bucket)
         report.manifest = try await putManifest(manifest, in: bucket)
-        // The smoke extraction from the bucket (or its public URL) starts at once: chunks the
-        // bucket had are read while the missing ones upload, and each of those as it lands.
-        let source: any ObjectSource = options.publicSource ?? bucket
-        log("uploading \(missing.count) chunks and the image; smoke extraction from \(source) as they land")
-        let gate = UploadGate(pending: missing.map(\.id))
+        log("uploading \(missing.count) chunks and the image")
         async let imageUploaded: Void = commitImage(try await stagedImage.value, to: manifest.image.key, size: imageSize, in: bucket)
-        async let bucketChecked: Void = smokeExtract(index, indexBytes, key: manifest.index.key, from: source, gate: gate, expecting: imageDigests)
         let copier = ChunkCopier(from: cache, to: bucket.chunkStore(prefix: layout.chunks), digest: index.digest)
-        do {
-            for (chunk, outcome) in zip(missing, try await copier.copy(missing.map { ($0.id, $0.size) }, copied: { await gate.uploaded($0) })) {
-                switch outcome {
-                case .copied(let storedBytes):
-                    report.uploadedChunks += 1
-                    report.uploadedBytes += UInt64(storedBytes)
-                case .missing:
-                    throw ReleaseError.missing(key: "chunk \(chunk.id)", store: cache.description)
-                case .corrupt(let problem):
-                    throw BlobError.corruptChunk(id: chunk.id, store: cache.description, problem: problem)
-                }
+        for (chunk, outcome) in zip(missing, try await copier.copy(missing.map { ($0.id, $0.size) })) {
+            switch outcome {
+            case .copied(let storedBytes):
+                report.uploadedChunks += 1
+                report.uploadedBytes += UInt64(storedBytes)
+            case .missing:
+                throw ReleaseError.missing(key: "chunk \(chunk.id)", store: cache.description)
+            case .corrupt(let problem):
+                throw BlobError.corruptChunk(id: chunk.id, store: cache.description, problem: problem)
             }
-        } catch {
-            await gate.fail(error)
-            throw error
         }
         try await imageUploaded
         try await cacheChecked
-        try await bucketChecked
+
+        let source: any ObjectSource = options.publicSource ?? bucket
+        log("smoke extraction from \(source)")
+        guard let uploadedIndex = try await source.get(manifest.index.key) else {
+            throw ReleaseError.missing(key: manifest.index.key, store: source.description)
+        }
+        guard uploadedIndex.bytes == indexBytes else {
+            throw ReleaseError.integrity("\(manifest.index.key) read back from \(source) differs from the index just uploaded")
+        }
+        try await smokeExtract(index, from: [source.chunkSource(prefix: layout.chunks)], expecting: imageDigests, source: "\(source)")
 
         report.refMoved = try await Refs.move(
             options.ref, to: build, layout: layout, in: bucket, current: current, action: "publish", actor: options.actor
@@ -225,21 +224,6 @@ public struct Publisher: Sendable {
     static func uniqueChunks(of index: BlobIndex) -> [BlobIndex.Chunk] {
         var seen = Set<ChunkID>()
         return index.chunks.filter { seen.insert($0.id).inserted }
-    }
-
-    /// The seed's second smoke extraction: the index read back from `source` is the one
-    /// uploaded, and the chunks there rebuild the image.
-    private func smokeExtract(
-        _ index: BlobIndex, _ indexBytes: [UInt8], key: String, from source: any ObjectSource, gate: UploadGate, expecting digests: [ChunkID]
-    ) async throws {
-        guard let uploadedIndex = try await source.get(key) else {
-            throw ReleaseError.missing(key: key, store: source.description)
-        }
-        guard uploadedIndex.bytes == indexBytes else {
-            throw ReleaseError.integrity("\(key) read back from \(source) differs from the index just uploaded")
-        }
-        let chunks = GatedChunkSource(source: source.chunkSource(prefix: options.layout.chunks), gate: gate)
-        try await smokeExtract(index, from: [chunks], expecting: digests, source: "\(source)")
     }
 
     /// Rebuilds the image from `stores` beside the artifacts and checks both of its digests.

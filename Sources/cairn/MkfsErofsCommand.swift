@@ -6,12 +6,15 @@ import SystemPackage
 struct MkfsErofsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mkfs-erofs",
-        abstract: "Write an uncompressed EROFS image (4 KiB blocks) of a directory, reproducibly.",
+        abstract: "Write an uncompressed EROFS image (4 KiB blocks) of a directory or a tar archive, reproducibly.",
         discussion: """
-            Hard links, xattrs, devices, fifos, sockets and long names are kept. The same tree \
+            SOURCE is a directory, a tar archive (plain, gzip or zstd; ustar, GNU, PAX with \
+            SCHILY.xattr) or '-' for one on standard input. A compressed or piped archive is \
+            first unpacked beside IMAGE. Hard links, xattrs, devices, fifos, sockets and long \
+            names are kept; a tar path with '..' or one through a symlink is refused. The same tree \
             gives the same bytes: no wall clock (the superblock time is the oldest mtime), a UUID \
             derived from the metadata unless --uuid is given, entries and xattrs in byte order. \
-            The image appears complete or not at all, synced to disk.
+            The image appears complete or not at all (written under a temporary name, renamed).
             """
     )
 
@@ -27,7 +30,7 @@ struct MkfsErofsCommand: ParsableCommand {
     @Argument(help: "The image to write.")
     var image: String
 
-    @Argument(help: "The directory to put in it.")
+    @Argument(help: "The directory or tar archive to put in it ('-': a tar archive on standard input).")
     var source: String
 
     func run() throws {
@@ -40,9 +43,18 @@ struct MkfsErofsCommand: ParsableCommand {
             }
             options.uuid = bytes
         }
-        var scan = DirectoryTree.Options()
-        scan.hardLinks = true
-        let root = try DirectoryTree.scan(source, options: scan)
+        let root: FileNode
+        var spooled: String?
+        defer { if let spooled { try? FileSystem.remove(spooled) } }
+        if source != "-", try FileSystem.status(source, followingLinks: true)?.isDirectory == true {
+            var scan = DirectoryTree.Options()
+            scan.hardLinks = true
+            root = try DirectoryTree.scan(source, options: scan)
+        } else {
+            let archive = try TarSpool.seekableArchive(source, near: image)
+            spooled = archive.isTemporary ? archive.path : nil
+            root = try TarTree.read(archive.path)
+        }
         if allRoot || timestamp != nil {
             var pending = [root]
             while let node = pending.popLast() {
@@ -55,6 +67,6 @@ struct MkfsErofsCommand: ParsableCommand {
         var sink = FileSink(output.file)
         try ErofsWriter.write(root, options: options, to: &sink)
         try sink.flush()
-        try output.commit(durable: true)
+        try output.commit()
     }
 }

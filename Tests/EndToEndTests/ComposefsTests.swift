@@ -74,6 +74,77 @@ import Testing
         #expect(compared.succeeded && compared.stdout.contains("compared 332 entries"), "\(compared.stdout)")
     }
 
+    /// The same tree as a tar archive (GNU tar, PAX with xattrs), plain, gzip, zstd and on
+    /// standard input: each image mounts and matches the tree (less the socket tar cannot hold).
+    @Test func fullImageOfATarArchive() throws {
+        let scratch = try Scratch()
+        let source = scratch.file("src"), tar = scratch.file("tree.tar")
+        #expect(try run("/usr/bin/env", ["python3", Self.treeScript, "make", source]).succeeded)
+        try FileManager.default.removeItem(atPath: source + "/socket")
+        let packed = try run("/usr/bin/env", ["tar", "--xattrs", "--xattrs-include=*", "--format=pax", "-C", source, "-cf", tar, "."])
+        #expect(packed.succeeded, "\(packed.stderr)")
+        #expect(try run("/usr/bin/env", ["sh", "-c", "gzip -c \(tar) > \(tar).gz && zstd -q -c \(tar) > \(tar).zst"]).succeeded)
+
+        for (name, arguments) in [
+            ("plain", ["mkfs-erofs", scratch.file("plain.erofs"), tar]),
+            ("gzip", ["mkfs-erofs", scratch.file("gzip.erofs"), tar + ".gz"]),
+            ("zstd", ["mkfs-erofs", scratch.file("zstd.erofs"), tar + ".zst"]),
+        ] {
+            let built = try run(cairnPath, arguments)
+            #expect(built.succeeded, "\(name): \(built.stderr)")
+        }
+        let piped = try run("/usr/bin/env", ["sh", "-c", "\(cairnPath) mkfs-erofs \(scratch.file("stdin.erofs")) - < \(tar).zst"])
+        #expect(piped.succeeded, "\(piped.stderr)")
+        for name in ["gzip", "zstd", "stdin"] {
+            #expect(try scratch.read("plain.erofs") == scratch.read("\(name).erofs"), "\(name) gives the plain archive's image")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasPrefix(".") }.isEmpty, "no spool left behind")
+
+        let fsck = try run("/usr/bin/env", ["fsck.erofs", "--extract", scratch.file("plain.erofs")])
+        #expect(fsck.succeeded && !fsck.stderr.contains("<E>"), "\(fsck.stdout) \(fsck.stderr)")
+        let mountPoint = scratch.file("mnt")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", scratch.file("plain.erofs"), mountPoint])
+        #expect(mounted.succeeded, "\(mounted.stderr)")
+        defer { _ = try? run("/usr/bin/env", ["umount", mountPoint]) }
+        let compared = try run("/usr/bin/env", ["python3", Self.treeScript, "compare", "--hard-links", source, mountPoint])
+        #expect(compared.succeeded && compared.stdout.contains("compared 331 entries"), "\(compared.stdout)")
+    }
+
+    /// Archives that try to write outside the tree, or through a symlink, are refused by entry.
+    @Test func hostileTarArchivesAreRefused() throws {
+        let scratch = try Scratch()
+        let script = """
+            import io, sys, tarfile
+            def archive(path, entries):
+                with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+                    for name, kind, target in entries:
+                        info = tarfile.TarInfo(name)
+                        if kind == "dir": info.type = tarfile.DIRTYPE
+                        elif kind == "symlink": info.type, info.linkname = tarfile.SYMTYPE, target
+                        elif kind == "hardlink": info.type, info.linkname = tarfile.LNKTYPE, target
+                        data = b"x" if kind == "file" else b""
+                        info.size = len(data)
+                        tar.addfile(info, io.BytesIO(data))
+            archive(sys.argv[1] + "/dotdot.tar", [("a", "dir", ""), ("a/../../evil", "file", "")])
+            archive(sys.argv[1] + "/through-symlink.tar", [("a", "symlink", "/etc"), ("a/passwd", "file", "")])
+            archive(sys.argv[1] + "/dangling-hardlink.tar", [("x", "hardlink", "missing")])
+            """
+        #expect(try run("/usr/bin/env", ["python3", "-c", script, scratch.path]).succeeded)
+        for (archive, problem) in [
+            ("dotdot.tar", "tar entry a/../../evil (header at byte 512) has a '..' component"),
+            ("through-symlink.tar", "tar entry a/passwd (header at byte 512) goes through /a, which is not a directory"),
+            ("dangling-hardlink.tar", "tar entry x (header at byte 0) is a hard link to missing"),
+        ] {
+            let refused = try cairn("mkfs-erofs", scratch.file("out.erofs"), scratch.file(archive))
+            #expect(refused.status == 1 && refused.stderr.contains(problem), "\(archive): \(refused.stderr)")
+            #expect(!scratch.exists("out.erofs"))
+        }
+        let garbage = try scratch.write("garbage.tar", Array(repeating: 0x41, count: 2048))
+        let notTar = try cairn("mkfs-erofs", scratch.file("out.erofs"), garbage)
+        #expect(notTar.status == 1 && notTar.stderr.contains("bad checksum"), "\(notTar.stderr)")
+    }
+
     @Test func badSourcesAreNamed() throws {
         let scratch = try Scratch()
         let dump = try scratch.write("bad.dump", Array("/ 0 40755 2 0 0 0 0.0 - - -\n/x 0 100644 1 0 0 0 0.0 - \\q -\n".utf8))

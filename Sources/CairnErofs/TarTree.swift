@@ -1,0 +1,130 @@
+import CairnIO
+import SystemPackage
+
+/// Reads an uncompressed tar archive (ustar, GNU long names and links, PAX headers with
+/// `SCHILY.xattr.*`) into a tree whose regular files point at their bytes inside the archive.
+/// Paths are taken relative to the root; a `..` component, a path through a symlink or a
+/// non-directory, a sparse file or a damaged header is an error naming the entry. A later entry
+/// replaces an earlier one of the same name (a directory keeps its children), as tar extracts.
+public enum TarTree {
+    public static func read(_ path: String) throws -> FileNode {
+        let archive = try File.open(path, .readOnly)
+        let size = try archive.size()
+        let root = FileNode(mode: FileType.directory.modeBits | 0o755)
+        var reader = Reader(archive: archive, archivePath: Array(path.utf8), size: size)
+        var links = [(FileNode, [UInt8])]()
+        var globals = [String: [UInt8]]()
+        while let entry = try reader.next(globals: &globals) {
+            try add(entry, to: root, links: &links)
+        }
+        // Link counts are the names each inode has in the tree.
+        var counts = [ObjectIdentifier: (FileNode, UInt32)]()
+        var pending = [root]
+        while let node = pending.popLast() {
+            if !node.isDirectory, let target = node.resolved {
+                counts[ObjectIdentifier(target), default: (target, 0)].1 += 1
+            }
+            pending += node.children
+        }
+        for (node, count) in counts.values { node.nlink = count }
+        return root
+    }
+
+    struct Entry {
+        var path: [UInt8]
+        var type: UInt8
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+        var size: UInt64
+        var mtime: FileNode.Timestamp
+        var linkName: [UInt8]
+        var rdev: UInt64
+        var dataOffset: UInt64
+        var xattrs: [FileNode.Xattr]
+        var headerOffset: UInt64
+        var archive: [UInt8]
+    }
+
+    static func components(_ path: [UInt8], entry: Entry) throws -> [[UInt8]] {
+        var parts = [[UInt8]]()
+        for part in path.split(separator: UInt8(ascii: "/")) where part.elementsEqual([UInt8(ascii: ".")]) == false {
+            guard !part.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) else {
+                throw TarError(entry, "has a '..' component, which would leave the tree")
+            }
+            guard part.count <= 255 else { throw TarError(entry, "has a name longer than 255 bytes") }
+            parts.append(Array(part))
+        }
+        return parts
+    }
+
+    private static func add(_ entry: Entry, to root: FileNode, links: inout [(FileNode, [UInt8])]) throws {
+        let parts = try components(entry.path, entry: entry)
+        var parent = root
+        for part in parts.dropLast() {
+            if let next = parent.child(named: part) {
+                guard next.isDirectory, next.linkTarget == nil else {
+                    throw TarError(entry, "goes through \(next.path), which is not a directory")
+                }
+                parent = next
+            } else {
+                // A directory the archive never lists: root-owned, 0755, mtime 0 (reproducible).
+                let implied = FileNode(mode: FileType.directory.modeBits | 0o755)
+                try parent.add(implied, named: part)
+                parent = implied
+            }
+        }
+        let node: FileNode
+        switch entry.type {
+        case UInt8(ascii: "1"):
+            let targetParts = try components(entry.linkName, entry: entry)
+            var target: FileNode? = root
+            for part in targetParts { target = target?.child(named: part) }
+            guard let target, !target.isDirectory, !targetParts.isEmpty else {
+                throw TarError(entry, "is a hard link to \(String(decoding: entry.linkName, as: UTF8.self)), which is no earlier file")
+            }
+            node = FileNode(mode: target.mode)
+            node.linkTarget = target.linkTarget ?? target
+        default:
+            node = FileNode(mode: entry.mode)
+            (node.uid, node.gid, node.mtime, node.xattrs) = (entry.uid, entry.gid, entry.mtime, entry.xattrs)
+            switch node.fileType {
+            case .regular:
+                node.size = entry.size
+                if entry.size > 0 { node.source = .range(entry.archive, offset: entry.dataOffset) }
+            case .symlink:
+                guard !entry.linkName.isEmpty, entry.linkName.count < 4096 else { throw TarError(entry, "is a symlink with an empty or over-long target") }
+                node.payload = entry.linkName
+                node.size = UInt64(entry.linkName.count)
+            case .characterDevice, .blockDevice:
+                node.rdev = entry.rdev
+            default:
+                break
+            }
+        }
+        guard let name = parts.last else {
+            // The archive's entry for the root itself: only its metadata counts.
+            guard node.isDirectory else { throw TarError(entry, "names the root but is not a directory") }
+            (root.mode, root.uid, root.gid, root.mtime, root.xattrs) = (node.mode, node.uid, node.gid, node.mtime, node.xattrs)
+            return
+        }
+        if let existing = parent.child(named: name) {
+            if existing.isDirectory && node.isDirectory {
+                (existing.mode, existing.uid, existing.gid, existing.mtime, existing.xattrs) = (node.mode, node.uid, node.gid, node.mtime, node.xattrs)
+                return
+            }
+            parent.remove(named: name)
+        }
+        try parent.add(node, named: name)
+    }
+}
+
+public struct TarError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ entry: TarTree.Entry, _ problem: String) {
+        description = "tar entry \(String(decoding: entry.path, as: UTF8.self)) (header at byte \(entry.headerOffset)) \(problem)"
+    }
+
+    init(_ description: String) { self.description = description }
+}
