@@ -54,3 +54,7 @@ int cairn_measure_verity(int fd, uint8_t *digest, uint16_t size) {
     free(d);
     return result;
 }
+
+int cairn_syncfs(int fd) {
+    return syncfs(fd);
+}

@@ -66,6 +66,11 @@ public final class StreamDecompressor {
         while zlib.avail_in > 0 || outputFull {
             if finished {
                 guard zlib.avail_in > 0 else { break }
+                // Zeros after the last member are padding (gzip(1) ignores them too).
+                if UnsafeBufferPointer(start: zlib.next_in, count: Int(zlib.avail_in)).allSatisfy({ $0 == 0 }) {
+                    zlib.avail_in = 0
+                    break
+                }
                 // Another gzip member follows.
                 guard inflateReset(&zlib) == Z_OK else { throw ChunkDecodingError("gzip: cannot restart the decoder") }
                 finished = false

@@ -37,7 +37,11 @@ extension ComposefsImage {
             let child = try node(childInode, image: image)
             seen[entry.nid] = child
             try add(child, named: entry.name, to: directory)
-            if child.isDirectory { stack.append((try image.entries(of: childInode)[...], child)) }
+            if child.isDirectory {
+                // Deeper than any path Linux can name (PATH_MAX): a hostile image, not a tree.
+                guard stack.count < 2048 else { throw .corrupt("directories nest deeper than 2048 levels at inode \(entry.nid)") }
+                stack.append((try image.entries(of: childInode)[...], child))
+            }
         }
         return root
     }
@@ -64,17 +68,35 @@ extension ComposefsImage {
         default:
             break
         }
+        var kept = KeptXattrs()
         for xattr in try image.xattrs(of: inode) {
-            try apply(xattr, to: node)
+            apply(xattr, to: node, keeping: &kept)
         }
+        node.xattrs = kept.xattrs
         return node
+    }
+
+    /// Xattrs in the order read, a later one of the same name replacing the earlier (a lookup
+    /// table keeps this linear: an inode may hold tens of thousands).
+    private struct KeptXattrs {
+        var xattrs: [FileNode.Xattr] = []
+        var positions: [[UInt8]: Int] = [:]
+
+        mutating func set(_ name: [UInt8], _ value: [UInt8]) {
+            if let position = positions[name] {
+                xattrs[position].value = value
+            } else {
+                positions[name] = xattrs.count
+                xattrs.append(FileNode.Xattr(name: name, value: value))
+            }
+        }
     }
 
     static let overlayPrefix = Array("trusted.overlay.".utf8)
     static let escapedPrefix = Array("trusted.overlay.overlay.".utf8)
 
     /// `lcfs_build_node_erofs_xattr`.
-    private static func apply(_ xattr: FileNode.Xattr, to node: FileNode) throws(ErofsError) {
+    private static func apply(_ xattr: FileNode.Xattr, to node: FileNode, keeping kept: inout KeptXattrs) {
         switch xattr.name {
         case Array("trusted.overlay.redirect".utf8):
             if node.fileType == .regular {
@@ -91,9 +113,9 @@ extension ComposefsImage {
             break
         default:
             if xattr.name.starts(with: escapedPrefix) {
-                node.setXattr(overlayPrefix + xattr.name[escapedPrefix.count...], xattr.value)
+                kept.set(overlayPrefix + xattr.name[escapedPrefix.count...], xattr.value)
             } else if !xattr.name.starts(with: overlayPrefix) {
-                node.setXattr(xattr.name, xattr.value)
+                kept.set(xattr.name, xattr.value)
             }
         }
     }

@@ -77,8 +77,9 @@ public struct DirectorySource {
 
     /// Copies every file the image does not hold inline into `store` under its object path (a
     /// reflink or kernel copy where possible), unless an object of that name is there already.
-    /// Each object appears complete (written under a temporary name, synced, renamed), mode
-    /// 0644, with fs-verity enabled where the file system supports it.
+    /// Each object appears complete (written under a temporary name and renamed), mode 0644,
+    /// with fs-verity enabled where the file system supports it; one `syncfs` at the end makes
+    /// them all durable before the image that names them is written.
     public func fillStore(_ store: String) throws {
         let work = files.filter { $0.node.content == nil && $0.node.payload != nil }
         let sources = work.map(\.path)
@@ -94,6 +95,7 @@ public struct DirectorySource {
             }
         }
         for index in work.indices { try results.take(index).get() }
+        try FileSystem.synchronizeFileSystem(containing: store)
     }
 
     private static func copyObject(from source: [UInt8], to target: String, store: String) throws {
@@ -101,7 +103,7 @@ public struct DirectorySource {
         try FileSystem.makeDirectories(FileSystem.directory(of: target))
         let temporary = try AtomicFile(path: target, permissions: [.ownerReadWrite, .groupRead, .otherRead])
         try temporary.file.copyContents(of: try RawPath.open(source, .readOnly))
-        try temporary.commit(durable: true)
+        try temporary.commit()
         if let object = try? File.open(target, .readOnly) { object.enableVerity(algorithm: 1) }
     }
 }

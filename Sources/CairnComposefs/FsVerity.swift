@@ -21,7 +21,11 @@ public enum FsVerity {
     /// The digest of `bytes`.
     public static func digest(of bytes: UnsafeRawBufferPointer, algorithm: FsVerityAlgorithm) -> [UInt8] {
         var hasher = FsVerityHasher(algorithm)
-        hasher.update(bytes)
+        let blockHasher = BlockHasher(algorithm)
+        for start in stride(from: 0, to: bytes.count, by: 4 << 20) {
+            let (hashes, lastBlockBytes) = blockHasher.hashBlocks(UnsafeRawBufferPointer(rebasing: bytes[start..<min(start + (4 << 20), bytes.count)]))
+            hasher.appendDataBlockHashes(hashes, lastBlockBytes: lastBlockBytes)
+        }
         return hasher.finalize()
     }
 
@@ -40,27 +44,15 @@ public enum FsVerity {
         let size = try file.size()
         let segment = 4 << 20
         var hasher = FsVerityHasher(algorithm)
-        if jobs < 2 || size <= UInt64(segment) {
-            var buffer = [UInt8](repeating: 0, count: min(segment, Int(size)))
-            var offset: UInt64 = 0
-            while offset < size {
-                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
-                guard count > 0 else { break }
-                buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                offset += UInt64(count)
-            }
-            guard offset == size else { throw FsVerityError.shrank(path: file.path, expected: size, got: offset) }
-            return hasher.finalize()
-        }
         // Whole segments (multiples of the block size) are hashed apart and their block hashes
         // fed in file order; only the last segment can end in a partial block.
         let segments = Int((size + UInt64(segment) - 1) / UInt64(segment))
-        let window = 2 * jobs
-        let buffers = SegmentBuffers(count: window, size: segment)
+        let window = jobs < 2 ? 1 : 2 * jobs
+        let buffers = SegmentBuffers(count: min(window, max(segments, 1)), size: Int(min(UInt64(segment), max(size, 1))))
         for first in stride(from: 0, to: segments, by: window) {
             let count = min(window, segments - first)
             let results = Results<([UInt8], Int)>(count: count)
-            DispatchQueue.concurrentPerform(iterations: count) { slot in
+            let hashSegment: @Sendable (Int) -> Void = { slot in
                 let offset = UInt64(first + slot) * UInt64(segment)
                 let wanted = Int(min(UInt64(segment), size - offset))
                 let buffer = UnsafeMutableRawBufferPointer(rebasing: buffers.buffers[slot][..<wanted])
@@ -70,6 +62,7 @@ public enum FsVerity {
                     return BlockHasher(algorithm).hashBlocks(UnsafeRawBufferPointer(buffer))
                 }
             }
+            if count == 1 { hashSegment(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: hashSegment) }
             for slot in 0..<count {
                 let (hashes, lastBlockBytes) = try results.take(slot).get()
                 hasher.appendDataBlockHashes(hashes, lastBlockBytes: lastBlockBytes)

@@ -173,6 +173,8 @@ public struct ErofsImage: Sendable {
             }
             return extents
         case .chunkBased:
+            // Only regular files are chunk-based; elsewhere chunks could repeat blocks without end.
+            guard inode.fileType == .regular else { throw .corrupt("inode \(inode.nid) is a \(inode.fileType) with chunk-based data") }
             let format = inode.union & 0xFFFF
             guard format & ~0x3F == 0 else { throw .corrupt("inode \(inode.nid) has chunk format 0x\(String(format, radix: 16))") }
             let chunkBits = 12 + UInt64(format & 0x1F)
@@ -292,7 +294,7 @@ public struct ErofsImage: Sendable {
         var xattrs = [FileNode.Xattr]()
         var position = 12 + 4 * shared
         while position + 4 <= region.count {
-            let (xattr, size) = try entry(LittleEndian(Array(region[position...])), of: inode)
+            let (xattr, size) = try entry(reader, at: position, of: inode)
             xattrs.append(xattr)
             position += size
         }
@@ -302,22 +304,22 @@ public struct ErofsImage: Sendable {
             let head = LittleEndian(try read(4, at: address))
             let length = 4 + Int(head.u8(at: 0)) + Int(head.u16(at: 2))
             guard address + UInt64(length) <= bytes.size else { throw .corrupt("inode \(inode.nid)'s shared xattr \(index) lies past the end of the image") }
-            xattrs.append(try entry(LittleEndian(try read(length, at: address)), of: inode).0)
+            xattrs.append(try entry(LittleEndian(try read(length, at: address)), at: 0, of: inode).0)
         }
         return xattrs
     }
 
-    private func entry(_ reader: LittleEndian, of inode: Inode) throws(ErofsError) -> (FileNode.Xattr, Int) {
-        let nameLength = Int(reader.u8(at: 0))
-        let valueLength = Int(reader.u16(at: 2))
-        guard 4 + nameLength + valueLength <= reader.bytes.count else {
+    private func entry(_ reader: LittleEndian, at start: Int, of inode: Inode) throws(ErofsError) -> (FileNode.Xattr, Int) {
+        let nameLength = Int(reader.u8(at: start))
+        let valueLength = Int(reader.u16(at: start + 2))
+        guard 4 + nameLength + valueLength <= reader.bytes.count - start else {
             throw .corrupt("inode \(inode.nid) has an xattr that runs past its xattr area")
         }
-        let suffix = reader.bytes[4..<(4 + nameLength)]
-        guard let name = XattrName.join(index: reader.u8(at: 1), suffix: suffix) else {
-            throw .corrupt("inode \(inode.nid) has an xattr with unknown name index \(reader.u8(at: 1))")
+        let suffix = reader.bytes[(start + 4)..<(start + 4 + nameLength)]
+        guard let name = XattrName.join(index: reader.u8(at: start + 1), suffix: suffix) else {
+            throw .corrupt("inode \(inode.nid) has an xattr with unknown name index \(reader.u8(at: start + 1))")
         }
-        let value = Array(reader.bytes[(4 + nameLength)..<(4 + nameLength + valueLength)])
+        let value = Array(reader.bytes[(start + 4 + nameLength)..<(start + 4 + nameLength + valueLength)])
         return (FileNode.Xattr(name: name, value: value), (4 + nameLength + valueLength + 3) / 4 * 4)
     }
 }

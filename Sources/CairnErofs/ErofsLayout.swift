@@ -58,6 +58,7 @@ struct ErofsLayout {
             if node.xattrs.contains(where: { acl.contains($0.name) }) { hasACL = true }
             var inode = Inode(node: node)
             inode.xattrs = node.xattrs.sorted { $0.name.lexicographicallyPrecedes($1.name) }.map { ($0, nil) }
+            try Self.checkXattrs(node)
             inodes.append(inode)
             queue += node.children.filter { $0.linkTarget == nil }
         }
@@ -106,6 +107,19 @@ struct ErofsLayout {
                 }
             }
         }
+    }
+
+    /// What EROFS can store: names (less their prefix) of at most 255 bytes, values of at most
+    /// 65535, and at most 65535 four-byte units of xattrs per inode.
+    static func checkXattrs(_ node: FileNode) throws(FileTreeError) {
+        var total = 12
+        for xattr in node.xattrs {
+            guard XattrName.split(xattr.name).suffix.count <= 255, xattr.value.count <= 0xFFFF else {
+                throw .invalid("\(node.path) has the xattr \(String(decoding: xattr.name, as: UTF8.self)), too long for EROFS (names 255 bytes, values 65535)")
+            }
+            total += entrySize(xattr)
+        }
+        guard total <= 12 + 4 * 65534 else { throw .invalid("\(node.path) has \(total) bytes of xattrs, more than an EROFS inode holds") }
     }
 
     static func entrySize(_ xattr: FileNode.Xattr) -> Int {

@@ -27,13 +27,22 @@ extension TarTree {
                 if header.allSatisfy({ $0 == 0 }) { return nil }
                 try verifyChecksum(header, at: headerOffset)
                 let type = header[156]
-                let entrySize = try Self.number(header[124..<136], field: "size", at: headerOffset)
+                let headerSize = try Self.number(header[124..<136], field: "size", at: headerOffset)
+                // A PAX size replaces the header's (which may be 0 for files of 8 GiB and more).
+                let isMeta = [UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g")].contains(type)
+                var entrySize = headerSize
+                if !isMeta, let value = pax["size"] {
+                    guard let paxSize = UInt64(String(decoding: value, as: UTF8.self)) else {
+                        throw TarError("the PAX size of the entry at byte \(headerOffset) is not a number")
+                    }
+                    entrySize = paxSize
+                }
                 let dataOffset = offset + 512
-                let padded = (entrySize + 511) / 512 * 512
-                guard entrySize <= size, dataOffset + padded <= size + (padded - entrySize) else {
+                guard entrySize <= size - dataOffset else {
                     throw TarError("the entry at byte \(headerOffset) claims \(entrySize) bytes, past the end of the archive")
                 }
-                offset = dataOffset + padded
+                // Members are padded to 512 bytes; the padding of the last one may be missing.
+                offset = min(size, dataOffset + (entrySize + 511) / 512 * 512)
                 switch type {
                 case UInt8(ascii: "L"), UInt8(ascii: "K"):
                     let value = Array(try read(entrySize, at: dataOffset, limit: 1 << 20).prefix { $0 != 0 })
@@ -61,7 +70,7 @@ extension TarTree {
                     uid: UInt32(truncatingIfNeeded: try Self.number(header[108..<116], field: "uid", at: headerOffset)),
                     gid: UInt32(truncatingIfNeeded: try Self.number(header[116..<124], field: "gid", at: headerOffset)),
                     size: entrySize,
-                    mtime: FileNode.Timestamp(seconds: Int64(try Self.number(header[136..<148], field: "mtime", at: headerOffset)), nanoseconds: 0),
+                    mtime: FileNode.Timestamp(seconds: try Self.seconds(header[136..<148], at: headerOffset), nanoseconds: 0),
                     linkName: longLink ?? Self.string(header[157..<257]),
                     rdev: 0, dataOffset: dataOffset, xattrs: [], headerOffset: headerOffset, archive: archivePath)
                 let permissions = UInt32(truncatingIfNeeded: try Self.number(header[100..<108], field: "mode", at: headerOffset)) & 0o7777
@@ -118,11 +127,10 @@ extension TarTree {
             }
             if let uid = try decimal("uid") { entry.uid = UInt32(truncatingIfNeeded: uid) }
             if let gid = try decimal("gid") { entry.gid = UInt32(truncatingIfNeeded: gid) }
-            if let size = try decimal("size") { entry.size = size }
             if let link = fields["linkpath"] { entry.linkName = link }
             if let mtime = fields["mtime"] {
-                let parts = String(decoding: mtime, as: UTF8.self).split(separator: ".", maxSplits: 1)
-                guard let seconds = Int64(parts[0]) else { throw TarError(entry, "has a PAX mtime that is not a number") }
+                let parts = String(decoding: mtime, as: UTF8.self).split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let first = parts.first, let seconds = Int64(first) else { throw TarError(entry, "has a PAX mtime that is not a number") }
                 var nanoseconds: UInt32 = 0
                 if parts.count == 2 {
                     let digits = String(parts[1].prefix(9))
@@ -143,14 +151,21 @@ extension TarTree {
             var position = 0
             while position < bytes.count {
                 guard let space = bytes[position...].firstIndex(of: UInt8(ascii: " ")),
-                      let length = Int(String(decoding: bytes[position..<space], as: UTF8.self)), length > 0,
-                      position + length <= bytes.count, bytes[position + length - 1] == UInt8(ascii: "\n"),
+                      let length = Int(String(decoding: bytes[position..<space], as: UTF8.self)), length > space - position,
+                      length <= bytes.count - position, bytes[position + length - 1] == UInt8(ascii: "\n"),
                       let equals = bytes[(space + 1)..<(position + length)].firstIndex(of: UInt8(ascii: "="))
                 else { throw TarError("the PAX header at byte \(offset) is malformed") }
                 records[String(decoding: bytes[(space + 1)..<equals], as: UTF8.self)] = Array(bytes[(equals + 1)..<(position + length - 1)])
                 position += length
             }
             return records
+        }
+
+        static func seconds(_ field: ArraySlice<UInt8>, at offset: UInt64) throws -> Int64 {
+            guard let seconds = Int64(exactly: try number(field, field: "mtime", at: offset)) else {
+                throw TarError("the mtime of the header at byte \(offset) is out of range")
+            }
+            return seconds
         }
 
         /// NUL-terminated text of a header field.

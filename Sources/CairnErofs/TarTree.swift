@@ -12,7 +12,7 @@ public enum TarTree {
         let size = try archive.size()
         let root = FileNode(mode: FileType.directory.modeBits | 0o755)
         var reader = Reader(archive: archive, archivePath: Array(path.utf8), size: size)
-        var links = [(FileNode, [UInt8])]()
+        var links = [ObjectIdentifier: [FileNode]]()
         var globals = [String: [UInt8]]()
         while let entry = try reader.next(globals: &globals) {
             try add(entry, to: root, links: &links)
@@ -47,6 +47,7 @@ public enum TarTree {
     }
 
     static func components(_ path: [UInt8], entry: Entry) throws -> [[UInt8]] {
+        guard path.count < 4096 else { throw TarError(entry, "has a path of \(path.count) bytes (at most 4095)") }
         var parts = [[UInt8]]()
         for part in path.split(separator: UInt8(ascii: "/")) where part.elementsEqual([UInt8(ascii: ".")]) == false {
             guard !part.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) else {
@@ -58,7 +59,8 @@ public enum TarTree {
         return parts
     }
 
-    private static func add(_ entry: Entry, to root: FileNode, links: inout [(FileNode, [UInt8])]) throws {
+    /// `links` lists, per inode, the hard links made to it so far.
+    private static func add(_ entry: Entry, to root: FileNode, links: inout [ObjectIdentifier: [FileNode]]) throws {
         let parts = try components(entry.path, entry: entry)
         var parent = root
         for part in parts.dropLast() {
@@ -83,8 +85,10 @@ public enum TarTree {
             guard let target, !target.isDirectory, !targetParts.isEmpty else {
                 throw TarError(entry, "is a hard link to \(String(decoding: entry.linkName, as: UTF8.self)), which is no earlier file")
             }
-            node = FileNode(mode: target.mode)
-            node.linkTarget = target.linkTarget ?? target
+            let holder = target.linkTarget ?? target
+            node = FileNode(mode: holder.mode)
+            node.linkTarget = holder
+            links[ObjectIdentifier(holder), default: []].append(node)
         default:
             node = FileNode(mode: entry.mode)
             (node.uid, node.gid, node.mtime, node.xattrs) = (entry.uid, entry.gid, entry.mtime, entry.xattrs)
@@ -114,8 +118,21 @@ public enum TarTree {
                 return
             }
             parent.remove(named: name)
+            promoteLinks(of: existing, links: &links)
         }
         try parent.add(node, named: name)
+    }
+
+    /// A replaced file keeps living under its hard links (as tar extracts it): the first link
+    /// takes over the inode and the others point at it.
+    private static func promoteLinks(of replaced: FileNode, links: inout [ObjectIdentifier: [FileNode]]) {
+        guard var linkers = links.removeValue(forKey: ObjectIdentifier(replaced)), !linkers.isEmpty else { return }
+        let heir = linkers.removeFirst()
+        (heir.mode, heir.uid, heir.gid, heir.rdev, heir.size, heir.mtime) = (replaced.mode, replaced.uid, replaced.gid, replaced.rdev, replaced.size, replaced.mtime)
+        (heir.payload, heir.content, heir.digest, heir.source, heir.xattrs) = (replaced.payload, replaced.content, replaced.digest, replaced.source, replaced.xattrs)
+        heir.linkTarget = nil
+        for link in linkers { link.linkTarget = heir }
+        if !linkers.isEmpty { links[ObjectIdentifier(heir)] = linkers }
     }
 }
 

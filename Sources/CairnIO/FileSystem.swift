@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import SystemPackage
+internal import CCairnLinux
 
 /// Path operations that the stores and engines share.
 public enum FileSystem {
@@ -32,13 +33,27 @@ public enum FileSystem {
         return Status(s)
     }
 
+    /// Flushes everything written to the file system that holds `path` (`syncfs`): one call makes
+    /// a batch of new files durable, where a sync per file would cost a disk flush each.
+    public static func synchronizeFileSystem(containing path: String) throws {
+        let directory = try File.open(path, .readOnly, options: [.directory])
+        guard cairn_syncfs(directory.descriptor.rawValue) == 0 else { throw SystemError("sync the file system of", path, Errno(rawValue: errno)) }
+    }
+
+    /// The absolute path with every symlink resolved (`realpath`).
+    public static func resolvedPath(_ path: String) throws -> String {
+        guard let resolved = realpath(path, nil) else { throw SystemError("resolve", path, Errno(rawValue: errno)) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Whether anything (even a dangling symlink) is at `path`.
     public static func exists(_ path: String) -> Bool {
         faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0
     }
 
     /// Creates a directory and its missing parents; an existing directory is fine.
-    public static func makeDirectories(_ path: String, permissions: mode_t = 0o777) throws {
+    public static func makeDirectories(_ path: String, permissions: Glibc.mode_t = 0o777) throws {
         if mkdir(path, permissions) == 0 || errno == EEXIST { return }
         guard errno == ENOENT else { throw SystemError("create directory", path, Errno(rawValue: errno)) }
         let parent = directory(of: path)

@@ -37,23 +37,28 @@ struct MkfsErofsCommand: ParsableCommand {
         var options = ErofsWriter.Options()
         options.checksum = true
         if let uuid {
-            let hex = uuid.filter { $0 != "-" }
-            guard hex.count == 32, let bytes = Optional(stride(from: 0, to: 32, by: 2).compactMap({ UInt8(hex.dropFirst($0).prefix(2), radix: 16) })), bytes.count == 16 else {
-                throw ValidationError("--uuid needs 32 hex digits")
-            }
+            let hex = Array(uuid.filter { $0 != "-" })
+            let bytes = stride(from: 0, to: hex.count, by: 2).compactMap { UInt8(String(hex[$0..<min($0 + 2, hex.count)]), radix: 16) }
+            guard hex.count == 32, bytes.count == 16 else { throw ValidationError("--uuid needs 32 hex digits") }
             options.uuid = bytes
         }
         let root: FileNode
         var spooled: String?
         defer { if let spooled { try? FileSystem.remove(spooled) } }
-        if source != "-", try FileSystem.status(source, followingLinks: true)?.isDirectory == true {
+        // A symlink to the source is followed once, here; inside the tree nothing is followed.
+        let resolved = source == "-" ? source : try FileSystem.resolvedPath(source)
+        if resolved != "-", try FileSystem.status(resolved)?.isDirectory == true {
             var scan = DirectoryTree.Options()
             scan.hardLinks = true
-            root = try DirectoryTree.scan(source, options: scan)
+            root = try DirectoryTree.scan(resolved, options: scan)
         } else {
-            let archive = try TarSpool.seekableArchive(source, near: image)
+            let archive = try TarSpool.seekableArchive(resolved, near: image)
             spooled = archive.isTemporary ? archive.path : nil
-            root = try TarTree.read(archive.path)
+            do {
+                root = try TarTree.read(archive.path)
+            } catch let error as TarError {
+                throw CommandFailure("\(source == "-" ? "standard input" : source): \(error)")
+            }
         }
         if allRoot || timestamp != nil {
             var pending = [root]

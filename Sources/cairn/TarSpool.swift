@@ -19,33 +19,40 @@ enum TarSpool {
             let decompressor = try format.map(StreamDecompressor.init)
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             var offset: UInt64 = 0
-            var sniffed = input != nil
+            // Standard input is sniffed once its first four bytes are in (a pipe may give fewer at first).
+            var prelude: [UInt8]? = input == nil ? [] : nil
             var pending: StreamDecompressor?
+            func emit(_ piece: UnsafeRawBufferPointer) throws {
+                if let active = decompressor ?? pending {
+                    try active.feed(piece) { output in
+                        try spool.write(output, at: written)
+                        written += UInt64(output.count)
+                    }
+                } else {
+                    try spool.write(piece, at: written)
+                    written += UInt64(piece.count)
+                }
+            }
             while true {
                 let count: Int = try buffer.withUnsafeMutableBytes { raw in
                     if let input { return try input.read(into: raw, at: offset) }
                     return try FileDescriptor.standardInput.read(into: raw)
                 }
-                if count == 0 { break }
                 offset += UInt64(count)
-                // Standard input is sniffed on its first bytes.
-                if !sniffed {
-                    sniffed = true
-                    pending = try StreamDecompressor.Format.detect(buffer[..<count]).map(StreamDecompressor.init)
-                }
-                let active = decompressor ?? pending
-                try buffer.withUnsafeBytes { raw in
-                    let piece = UnsafeRawBufferPointer(rebasing: raw[..<count])
-                    if let active {
-                        try active.feed(piece) { output in
-                            try spool.write(output, at: written)
-                            written += UInt64(output.count)
-                        }
-                    } else {
-                        try spool.write(piece, at: written)
-                        written += UInt64(count)
+                if var head = prelude {
+                    head += buffer[..<count]
+                    if head.count < 4 && count > 0 {
+                        prelude = head
+                        continue
                     }
+                    prelude = nil
+                    pending = try StreamDecompressor.Format.detect(head).map(StreamDecompressor.init)
+                    try head.withUnsafeBytes(emit)
+                    if count == 0 { break }
+                    continue
                 }
+                if count == 0 { break }
+                try buffer.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             }
             try (decompressor ?? pending)?.finish()
             return (temporary, true)

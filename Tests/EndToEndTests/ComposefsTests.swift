@@ -129,6 +129,7 @@ import Testing
             archive(sys.argv[1] + "/dotdot.tar", [("a", "dir", ""), ("a/../../evil", "file", "")])
             archive(sys.argv[1] + "/through-symlink.tar", [("a", "symlink", "/etc"), ("a/passwd", "file", "")])
             archive(sys.argv[1] + "/dangling-hardlink.tar", [("x", "hardlink", "missing")])
+            archive(sys.argv[1] + "/replaced.tar", [("a", "file", ""), ("b", "hardlink", "a"), ("c", "hardlink", "a"), ("a", "dir", "")])
             """
         #expect(try run("/usr/bin/env", ["python3", "-c", script, scratch.path]).succeeded)
         for (archive, problem) in [
@@ -140,6 +141,15 @@ import Testing
             #expect(refused.status == 1 && refused.stderr.contains(problem), "\(archive): \(refused.stderr)")
             #expect(!scratch.exists("out.erofs"))
         }
+        // A file replaced after it was hard-linked lives on under its links, as tar extracts it.
+        let replaced = try cairn("mkfs-erofs", scratch.file("replaced.erofs"), scratch.file("replaced.tar"))
+        #expect(replaced.succeeded, "\(replaced.stderr)")
+        let listing = try run("/usr/bin/env", ["fsck.erofs", "--extract=" + scratch.file("replaced"), scratch.file("replaced.erofs")])
+        #expect(listing.succeeded, "\(listing.stderr)")
+        #expect(try scratch.read("replaced/b") == [UInt8(ascii: "x")] && scratch.read("replaced/c") == [UInt8(ascii: "x")])
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: scratch.file("replaced/a"), isDirectory: &isDirectory) && isDirectory.boolValue)
+
         let garbage = try scratch.write("garbage.tar", Array(repeating: 0x41, count: 2048))
         let notTar = try cairn("mkfs-erofs", scratch.file("out.erofs"), garbage)
         #expect(notTar.status == 1 && notTar.stderr.contains("bad checksum"), "\(notTar.stderr)")

@@ -24,3 +24,6 @@ int cairn_enable_verity(int fd, uint32_t algorithm);
 /// FS_IOC_MEASURE_VERITY: writes the digest to `digest` (room for `size` bytes); its length,
 /// or -1 with errno set (ENODATA: verity is not enabled).
 int cairn_measure_verity(int fd, uint8_t *digest, uint16_t size);
+
+/// syncfs: flushes the file system that holds fd; 0 or -1 with errno set.
+int cairn_syncfs(int fd);

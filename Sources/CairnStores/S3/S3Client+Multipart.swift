@@ -49,7 +49,7 @@ extension S3Client {
             }
             return StagedUpload(key: key, uploadID: uploadID, etags: etags)
         } catch {
-            try? await abortMultipartUpload(key, uploadID: uploadID)
+            await abortRegardless(key, uploadID: uploadID)
             throw error
         }
     }
@@ -62,9 +62,16 @@ extension S3Client {
             if !completed { try await abortMultipartUpload(staged.key, uploadID: staged.uploadID) }
             return completed
         } catch {
-            try? await abortMultipartUpload(staged.key, uploadID: staged.uploadID)
+            await abortRegardless(staged.key, uploadID: staged.uploadID)
             throw error
         }
+    }
+
+    /// Aborts an upload even from a cancelled task (whose own requests would fail at once), so
+    /// that no parts are left behind; a failure here leaves them to `bucket gc`.
+    func abortRegardless(_ key: String, uploadID: String) async {
+        let client = self
+        await Task.detached { try? await client.abortMultipartUpload(key, uploadID: uploadID) }.value
     }
 
     private func startMultipartUpload(_ key: String) async throws -> String {
@@ -79,7 +86,8 @@ extension S3Client {
     private func uploadPart(_ key: String, uploadID: String, number: Int, bytes: ByteBuffer) async throws -> String {
         let response = try await send(
             "PUT", path: location.path(ofKey: key), query: [("partNumber", String(number)), ("uploadId", uploadID)],
-            headers: [("Content-Length", String(bytes.readableBytes)), ("Content-MD5", Self.base64MD5(bytes))], body: bytes)
+            headers: [("Content-Length", String(bytes.readableBytes)), ("Content-MD5", Self.base64MD5(bytes))], body: bytes,
+            signsPayload: false)
         guard response.status == 200, let etag = response.headers.first(name: "etag") else {
             throw failure("UploadPart \(number) of", key: key, response)
         }

@@ -128,11 +128,16 @@ public struct S3Client: Sendable {
         try await send(method, path: location.path(ofKey: key), headers: headers, body: body)
     }
 
-    /// `body` goes out as it is on every attempt (a ByteBuffer is shared, not copied).
-    func send(_ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: ByteBuffer = ByteBuffer()) async throws -> HTTPResponseData {
-        let unsigned = SigV4Signer.Request(
-            method: method, host: location.host, path: path, query: query, headers: headers,
-            payloadHash: body.readableBytes == 0 ? SigV4Signer.emptyPayloadHash : body.withUnsafeReadableBytes { DigestAlgorithm.sha256.hash($0).hex })
+    /// `body` goes out as it is on every attempt (a ByteBuffer is shared, not copied). With
+    /// `signsPayload` false the signature leaves the body out (`UNSIGNED-PAYLOAD`): for bodies
+    /// whose signed `Content-MD5` already protects them, one hash pass fewer.
+    func send(
+        _ method: String, path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: ByteBuffer = ByteBuffer(),
+        signsPayload: Bool = true
+    ) async throws -> HTTPResponseData {
+        let payloadHash = body.readableBytes == 0 ? SigV4Signer.emptyPayloadHash
+            : signsPayload ? body.withUnsafeReadableBytes { DigestAlgorithm.sha256.hash($0).hex } : SigV4Signer.unsignedPayload
+        let unsigned = SigV4Signer.Request(method: method, host: location.host, path: path, query: query, headers: headers, payloadHash: payloadHash)
         let url = location.baseURL + unsigned.encodedPath + (query.isEmpty ? "" : "?" + unsigned.encodedQuery)
         return try await transport.send("\(method) \(url)", bodySize: body.readableBytes) {
             var request = HTTPClientRequest(url: url)
