@@ -89,30 +89,15 @@ private final class SegmentBuffers: @unchecked Sendable {
     deinit { buffers.forEach { $0.deallocate() } }
 }
 
-/// One OpenSSL context, reused for every block a thread hashes.
-final class BlockHasher {
+/// Hashes Merkle tree blocks (and the descriptor) with one algorithm.
+struct BlockHasher {
     let algorithm: FsVerityAlgorithm
-    private let context: OpaquePointer
 
-    init(_ algorithm: FsVerityAlgorithm) {
-        self.algorithm = algorithm
-        context = EVP_MD_CTX_new()
-    }
-
-    deinit { EVP_MD_CTX_free(context) }
+    init(_ algorithm: FsVerityAlgorithm) { self.algorithm = algorithm }
 
     /// The hash of `bytes` zero-padded to a whole block (`bytes` may be shorter than a block).
     func hashBlock(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
-        precondition(EVP_DigestInit_ex(context, algorithm.evp, nil) == 1, "OpenSSL cannot compute \(algorithm)")
-        EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
-        if bytes.count < FsVerity.blockSize {
-            withUnsafeTemporaryAllocation(byteCount: FsVerity.blockSize - bytes.count, alignment: 8) { zeros in
-                zeros.initializeMemory(as: UInt8.self, repeating: 0)
-                EVP_DigestUpdate(context, zeros.baseAddress, zeros.count)
-            }
-        }
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+        cairn_hash_padded_block(Int32(algorithm.rawValue), bytes.baseAddress, bytes.count, FsVerity.blockSize, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
     /// The digest of `bytes` as they are (the fs-verity descriptor).
