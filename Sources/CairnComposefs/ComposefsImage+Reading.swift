@@ -1,3 +1,5 @@
+import CairnIO
+import SystemPackage
 import CairnErofs
 
 extension ComposefsImage {
@@ -8,6 +10,9 @@ extension ComposefsImage {
     /// (a loop) is an error.
     public static func read(_ image: ErofsImage) throws(ErofsError) -> FileNode {
         let rootInode = try image.root()
+        // Formats 0 and 1 hide the 256 whiteout stubs (user whiteouts are stored escaped);
+        // composefs-rs's format 2 has no stubs and stores whiteouts as they are.
+        let hidesWhiteouts = (image.composefsVersion ?? 0) < 2
         guard rootInode.fileType == .directory else { throw .corrupt("the root inode \(rootInode.nid) is not a directory") }
         let root = try node(rootInode, image: image)
         var seen = [rootInode.nid: root]
@@ -29,8 +34,7 @@ extension ComposefsImage {
                 continue
             }
             let childInode = try image.inode(entry.nid)
-            // Whiteouts are the stubs composefs adds; user whiteouts are stored escaped.
-            if childInode.fileType == .characterDevice && childInode.rdev == 0 {
+            if hidesWhiteouts && childInode.fileType == .characterDevice && childInode.rdev == 0 {
                 guard childInode.nlink <= 1 else { throw .corrupt("whiteout inode \(entry.nid) has \(childInode.nlink) links") }
                 continue
             }
@@ -131,5 +135,32 @@ extension ComposefsImage {
             pending += node.children
         }
         return found
+    }
+}
+
+extension ComposefsImage {
+    /// A regular file's bytes: inline in the image, or the object its redirect names under
+    /// `objects` (the digest store), checked against the fs-verity digest its metacopy records.
+    public static func contents(of inode: ErofsImage.Inode, in image: ErofsImage, objects: String) throws -> [UInt8] {
+        guard inode.fileType == .regular else { throw ErofsError.corrupt("inode \(inode.nid) is not a regular file") }
+        guard inode.layout == .chunkBased else { return try image.read(inode, count: Int(inode.size)) }
+        let xattrs = try image.xattrs(of: inode)
+        guard var redirect = xattrs.first(where: { $0.name == Array("trusted.overlay.redirect".utf8) })?.value else {
+            throw ErofsError.corrupt("inode \(inode.nid) has no data and no redirect to an object")
+        }
+        if redirect.first == UInt8(ascii: "/") { redirect.removeFirst() }
+        let objectPath = RawPath.join(Array(objects.utf8), redirect)
+        guard inode.size <= UInt64(Int.max), let object = try? RawPath.open(objectPath, .readOnly), try object.size() == inode.size,
+              let bytes = try object.read(exactly: Int(inode.size), at: 0)
+        else {
+            throw ErofsError.io("object \(RawPath.display(objectPath)) is missing or not \(inode.size) bytes long")
+        }
+        if let metacopy = xattrs.first(where: { $0.name == Array("trusted.overlay.metacopy".utf8) })?.value, metacopy.count > 4 {
+            let algorithm: FsVerityAlgorithm = metacopy[3] == 2 ? .sha512 : .sha256
+            guard FsVerity.digest(of: bytes, algorithm: algorithm) == Array(metacopy[4...]) else {
+                throw ErofsError.corrupt("object \(RawPath.display(objectPath)) does not have the fs-verity digest the image records")
+            }
+        }
+        return bytes
     }
 }

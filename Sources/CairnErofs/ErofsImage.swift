@@ -112,6 +112,17 @@ public struct ErofsImage: Sendable {
 
     public func root() throws(ErofsError) -> Inode { try inode(superblock.rootNid) }
 
+    /// The inode at `path` (from the root; no symlink is followed), or nil when nothing is there.
+    public func lookup(_ path: [UInt8]) throws(ErofsError) -> Inode? {
+        var inode = try root()
+        for part in path.split(separator: UInt8(ascii: "/")) where !part.elementsEqual([UInt8(ascii: ".")]) {
+            guard inode.fileType == .directory else { return nil }
+            guard let entry = try entries(of: inode).first(where: { $0.name.elementsEqual(part) }) else { return nil }
+            inode = try self.inode(entry.nid)
+        }
+        return inode
+    }
+
     /// The inode at `nid`.
     public func inode(_ nid: UInt64) throws(ErofsError) -> Inode {
         guard nid < (bytes.size / 32) else { throw .corrupt("inode \(nid) lies past the end of the image") }

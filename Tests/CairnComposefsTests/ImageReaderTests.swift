@@ -1,4 +1,5 @@
 import CairnComposefs
+import Foundation
 import CairnErofs
 import Testing
 
@@ -101,5 +102,52 @@ import Testing
         bytes[offset + 16] = 0  // chunk format: 4 KiB chunks
         let hostile = try ErofsImage(MemoryImage(bytes))
         #expect(throws: ErofsError.self) { try hostile.extents(of: try hostile.inode(ext.nid)) }
+    }
+}
+
+/// The reader as gates use it: look a path up, read the file, through the digest store for an
+/// external file; a damaged object is named.
+@Suite struct ImageContentTests {
+    @Test func filesReadThroughTheDigestStore() throws {
+        let base = NSTemporaryDirectory() + "cairn-contents-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let source = base + "/src", store = base + "/objects"
+        try FileManager.default.createDirectory(atPath: source + "/etc", withIntermediateDirectories: true)
+        let big = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try Data(big).write(to: URL(fileURLWithPath: source + "/etc/big"))
+        try Data("small\n".utf8).write(to: URL(fileURLWithPath: source + "/etc/small"))
+        let (tree, files) = try DirectorySource.scan(source)
+        try files.fillStore(store)
+        let image = try ErofsImage(MemoryImage(try ComposefsImage.write(tree)))
+
+        let bigInode = try #require(try image.lookup(Array("/etc/big".utf8)))
+        #expect(try ComposefsImage.contents(of: bigInode, in: image, objects: store) == big)
+        let smallInode = try #require(try image.lookup(Array("etc/small".utf8)))
+        #expect(try ComposefsImage.contents(of: smallInode, in: image, objects: store) == Array("small\n".utf8))
+        #expect(try image.lookup(Array("/etc/missing".utf8)) == nil)
+        #expect(try image.lookup(Array("/etc/small/below".utf8)) == nil)
+
+        // A damaged object fails its fs-verity digest, and the error names it.
+        let object = store + "/" + String(decoding: try #require(ComposefsImage.objects(of: ComposefsImage.read(image)).first), as: UTF8.self)
+        var damaged = big
+        damaged[500] ^= 1
+        try FileManager.default.removeItem(atPath: object)
+        try Data(damaged).write(to: URL(fileURLWithPath: object))
+        #expect {
+            _ = try ComposefsImage.contents(of: bigInode, in: image, objects: store)
+        } throws: { "\($0)".contains(object) && "\($0)".contains("fs-verity") }
+    }
+
+    /// composefs-rs's format 2 stores whiteouts as they are (no stubs to hide): they are entries.
+    @Test func formatTwoShowsItsWhiteouts() throws {
+        let root = FileNode(mode: FileType.directory.modeBits | 0o755)
+        let whiteout = FileNode(mode: FileType.characterDevice.modeBits | 0o644)
+        try root.add(whiteout, named: Array("gone".utf8))
+        var options = ErofsWriter.Options()
+        options.composefsVersion = 2
+        var sink = MemorySink()
+        try ErofsWriter.write(root, options: options, to: &sink)
+        let tree = try ComposefsImage.read(try ErofsImage(MemoryImage(sink.bytes)))
+        #expect(tree.child(named: Array("gone".utf8))?.fileType == .characterDevice)
     }
 }
