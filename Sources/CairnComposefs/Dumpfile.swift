@@ -49,6 +49,8 @@ public enum Dumpfile {
         let xattrFields = fields.count > 11 && !fields[11].isEmpty ? fields[11].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false) : []
         let path = try unescape(fields[0])
         guard !path.isEmpty else { throw LineProblem("empty path") }
+        // PATH_MAX, which also bounds how deep the tree (and every walk of it) can go.
+        guard path.count < 4096 else { throw LineProblem("a path of \(path.count) bytes (at most 4095)") }
         var modeField = fields[2]
         let isLink = modeField.first == UInt8(ascii: "@")
         if isLink { modeField = modeField.dropFirst() }
