@@ -72,7 +72,7 @@ let package = Package(
         // composefs: fs-verity digests, dumpfiles, and images byte-identical to mkcomposefs.
         .target(
             name: "CairnComposefs",
-            dependencies: ["CairnErofs", "CairnIO", "COpenSSL", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CairnErofs", "CairnCasync", "CairnIO", "COpenSSL", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .executableTarget(
             name: "cairn",
