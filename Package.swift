@@ -68,7 +68,7 @@ let package = Package(
             ]
         ),
         // EROFS: the file tree model, the on-disk format's pieces, the reader and full-image writer.
-        .target(name: "CairnErofs", dependencies: ["CairnIO", "COpenSSL", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "CairnErofs", dependencies: ["CairnIO", "CairnCasync", .product(name: "SystemPackage", package: "swift-system")]),
         // composefs: fs-verity digests, dumpfiles, and images byte-identical to mkcomposefs.
         .target(
             name: "CairnComposefs",

@@ -1,3 +1,4 @@
+import CairnCasync
 import CairnErofs
 import CairnIO
 import Dispatch
@@ -25,8 +26,8 @@ public struct DirectorySource {
         let root = try DirectoryTree.scan(path, options: options.tree)
         var pending = [root]
         while let node = pending.popLast() {
-            if case .file(let path)? = node.source {
-                source.files.append((node, path))
+            if let file = node.source {
+                source.files.append((node, file.path))
                 // A composefs image holds no file data but inline content.
                 node.source = nil
             }
@@ -71,7 +72,7 @@ public struct DirectorySource {
 
     /// `xx/yyyy…`: where an object with this digest lives in a digest store.
     public static func objectPath(_ digest: [UInt8]) -> [UInt8] {
-        let hex = Array(digest.hexString.utf8)
+        let hex = Array(Hex.encode(digest).utf8)
         return Array(hex[..<2]) + [UInt8(ascii: "/")] + Array(hex[2...])
     }
 
@@ -119,10 +120,3 @@ final class Results<T>: @unchecked Sendable {
     func take(_ index: Int) -> Result<T, any Error> { slots[index]! }
 }
 
-extension Array where Element == UInt8 {
-    /// Lowercase hex, two digits a byte.
-    public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
-}

@@ -1,3 +1,4 @@
+import CairnCasync
 import CairnErofs
 
 extension Dumpfile {
@@ -19,7 +20,7 @@ extension Dumpfile {
         out.append(UInt8(ascii: " "))
         escapeOptional(target.content, into: &out)
         out.append(UInt8(ascii: " "))
-        out += target.digest.map { Array($0.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined().utf8) } ?? [UInt8(ascii: "-")]
+        out += target.digest.map { Array(Hex.encode($0).utf8) } ?? [UInt8(ascii: "-")]
         for xattr in target.xattrs {
             out.append(UInt8(ascii: " "))
             escape(xattr.name, equals: true, into: &out)

@@ -12,7 +12,6 @@ public enum FsVerityAlgorithm: UInt8, Sendable, CaseIterable, CustomStringConver
 
     public var digestSize: Int { self == .sha256 ? 32 : 64 }
     public var description: String { self == .sha256 ? "sha256" : "sha512" }
-    var evp: OpaquePointer { self == .sha256 ? EVP_sha256() : EVP_sha512() }
 }
 
 public enum FsVerity {
@@ -103,9 +102,8 @@ struct BlockHasher {
     /// The digest of `bytes` as they are (the fs-verity descriptor).
     func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: algorithm.digestSize)
-        var length: UInt32 = 0
         out.withUnsafeMutableBytes { out in
-            precondition(EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length, algorithm.evp, nil) == 1)
+            cairn_hash_padded_block(Int32(algorithm.rawValue), bytes.baseAddress, bytes.count, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         return out
     }

@@ -70,7 +70,7 @@ public enum DirectoryTree {
                 node.payload = target
                 node.size = UInt64(target.count)
             case .regular:
-                node.source = .file(path)
+                node.source = DataSource(path: path)
             case .unknown:
                 throw FileTreeError.invalid("\(RawPath.display(path)) has mode \(String(status.mode, radix: 8)), which is no file type")
             default:

@@ -250,7 +250,6 @@ public struct ErofsImage: Sendable {
     public func entries(of inode: Inode) throws(ErofsError) -> [Entry] {
         guard inode.fileType == .directory else { throw .corrupt("inode \(inode.nid) is not a directory") }
         var entries = [Entry]()
-        var position: UInt64 = 0
         for extent in try extents(of: inode) {
             guard let start = extent.offset else { throw .corrupt("directory inode \(inode.nid) has a hole") }
             var blockStart: UInt64 = 0
@@ -260,7 +259,6 @@ public struct ErofsImage: Sendable {
                 try parseBlock(block, of: inode, into: &entries)
                 blockStart += 4096
             }
-            position += extent.count
         }
         for index in entries.indices.dropFirst() where !entries[index - 1].name.lexicographicallyPrecedes(entries[index].name) {
             throw .corrupt("directory inode \(inode.nid) is not in name order at \"\(String(decoding: entries[index].name, as: UTF8.self))\"")

@@ -1,5 +1,5 @@
+import CairnCasync
 import CairnIO
-internal import COpenSSL
 import SystemPackage
 
 /// Where an image's bytes go, in order.
@@ -99,12 +99,7 @@ extension ErofsLayout {
 
     /// A UUID (RFC 4122 variant, version 4 bits) from the SHA-256 of the metadata.
     static func derivedUUID(_ metadata: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        metadata.withUnsafeBytes { bytes in
-            _ = EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
-        }
-        var uuid = Array(digest[..<16])
+        var uuid = Array(DigestAlgorithm.sha256.hash(metadata).bytes[..<16])
         uuid[6] = uuid[6] & 0x0F | 0x40
         uuid[8] = uuid[8] & 0x3F | 0x80
         return uuid

@@ -151,25 +151,13 @@ public final class FileNode {
     }
 }
 
-/// Where a file's bytes are.
-public enum DataSource: Sendable, Equatable {
-    /// A file on disk (raw path bytes).
-    case file([UInt8])
-    /// Bytes inside a file, from `offset` (a member of a tar archive).
-    case range([UInt8], offset: UInt64)
+/// Where a file's bytes are: a file on disk (raw path bytes), from `offset` (non-zero for a
+/// member of a tar archive).
+public struct DataSource: Sendable, Equatable {
+    public var path: [UInt8]
+    public var offset: UInt64
 
-    public var path: [UInt8] {
-        switch self {
-        case .file(let path), .range(let path, _): path
-        }
-    }
-
-    public var offset: UInt64 {
-        switch self {
-        case .file: 0
-        case .range(_, let offset): offset
-        }
-    }
+    public init(path: [UInt8], offset: UInt64 = 0) { (self.path, self.offset) = (path, offset) }
 }
 
 public enum FileType: UInt8, Sendable {

@@ -95,7 +95,7 @@ public enum TarTree {
             switch node.fileType {
             case .regular:
                 node.size = entry.size
-                if entry.size > 0 { node.source = .range(entry.archive, offset: entry.dataOffset) }
+                if entry.size > 0 { node.source = DataSource(path: entry.archive, offset: entry.dataOffset) }
             case .symlink:
                 guard !entry.linkName.isEmpty, entry.linkName.count < 4096 else { throw TarError(entry, "is a symlink with an empty or over-long target") }
                 node.payload = entry.linkName

@@ -63,14 +63,13 @@ public struct Puller: Sendable {
 
         let existing = try FileSystem.status(outputPath, followingLinks: true)
         let keepsIndex = existing.map { $0.isRegular } ?? true
-        var seedPaths = options.seeds
-        // The image an earlier pull left here is the best seed there is (and costs no chunking).
-        if keepsIndex, !options.inPlace, !seedPaths.contains(outputPath), Self.keptIndex(of: outputPath, like: index) != nil {
-            seedPaths.append(outputPath)
-        }
         var seeds = [Seed]()
-        for path in seedPaths {
+        for path in options.seeds {
             seeds.append(try await seed(path, like: index))
+        }
+        // The image an earlier pull left here is the best seed there is (and costs no chunking).
+        if keepsIndex, !options.inPlace, !options.seeds.contains(outputPath), let kept = Self.keptIndex(of: outputPath, like: index) {
+            seeds.append(Seed(index: kept, blobPath: outputPath))
         }
         // Written in place, OUT stops matching the index an earlier pull kept beside it.
         if keepsIndex, options.inPlace { try FileSystem.remove(Self.keptIndexPath(of: outputPath)) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCasync
 import CairnComposefs
 import CairnErofs
 import CairnIO
@@ -79,7 +80,7 @@ struct ComposefsInfoCommand: ParsableCommand {
                 throw ValidationError("--hash is sha256 or sha512")
             }
             for file in files {
-                print(try FsVerity.digest(ofFile: file, algorithm: algorithm, jobs: threads).hexString)
+                print(Hex.encode(try FsVerity.digest(ofFile: file, algorithm: algorithm, jobs: threads)))
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnBlob
+import CairnCasync
 import CairnComposefs
 import CairnErofs
 import CairnIO
@@ -97,7 +98,7 @@ struct MkcomposefsCommand: ParsableCommand {
             }
         }
         if printDigest || printDigestOnly {
-            print(FsVerity.digest(of: bytes, algorithm: .sha256).hexString)
+            print(Hex.encode(FsVerity.digest(of: bytes, algorithm: .sha256)))
         }
     }
 }
