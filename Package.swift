@@ -35,6 +35,8 @@ let package = Package(
         ),
         // Files: complete positioned reads and writes, atomic creation, errors that name the path.
         .target(name: "CCairnLinux"),
+        // SHA-256 of fs-verity's 4 KiB blocks, two at a time on the CPU's SHA extensions.
+        .target(name: "CCairnSHA256"),
         .target(
             name: "CairnIO",
             dependencies: ["CCairnLinux", .product(name: "SystemPackage", package: "swift-system")]
@@ -72,7 +74,7 @@ let package = Package(
         // composefs: fs-verity digests, dumpfiles, and images byte-identical to mkcomposefs.
         .target(
             name: "CairnComposefs",
-            dependencies: ["CairnErofs", "CairnCasync", "CairnIO", "COpenSSL", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CairnErofs", "CairnCasync", "CairnIO", "COpenSSL", "CCairnSHA256", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .executableTarget(
             name: "cairn",
@@ -84,7 +86,7 @@ let package = Package(
         ),
         .testTarget(name: "CairnCasyncTests", dependencies: ["CairnCasync"]),
         .testTarget(name: "CairnStoresTests", dependencies: ["CairnStores", "CairnCasync"]),
-        .testTarget(name: "CairnComposefsTests", dependencies: ["CairnComposefs", "CairnErofs"]),
+        .testTarget(name: "CairnComposefsTests", dependencies: ["CairnComposefs", "CairnErofs", "CCairnSHA256", "COpenSSL"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["CairnCasync", "CairnStores"]

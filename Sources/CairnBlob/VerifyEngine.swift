@@ -1,4 +1,5 @@
 import CairnCasync
+import CairnIO
 import CairnStores
 
 /// The outcome of checking chunks in a store.

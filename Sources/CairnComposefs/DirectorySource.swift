@@ -47,19 +47,25 @@ public struct DirectorySource {
         let paths = work.map(\.path)
         let sizes = work.map(\.node.size)
         let threads = max(1, min(options.threads, work.count))
-        DispatchQueue.concurrentPerform(iterations: threads) { worker in
-            var index = worker
-            while index < paths.count {
+        // Largest first, so no thread is left alone with a big file at the end.
+        let order = work.indices.sorted { sizes[$0] > sizes[$1] }
+        let next = WorkCounter(count: order.count)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferSize, alignment: 4096)
+            defer { buffer.deallocate() }
+            while let taken = next.take() {
+                let index = order[taken]
                 results.store(index) {
                     let file = try RawPath.open(paths[index], .readOnly)
-                    guard try file.size() == sizes[index] else {
-                        throw FsVerityError(description: "\(file.path) changed size while the image was being made")
+                    let size = sizes[index]
+                    let changed = FsVerityError(description: "\(file.path) changed size while the image was being made")
+                    guard try file.size() == size else { throw changed }
+                    guard size <= UInt64(ComposefsImage.inlineContentLimit) else {
+                        return (try FsVerity.digest(of: file, size: size, algorithm: .sha256, buffer: buffer), nil)
                     }
-                    let digest = try FsVerity.digest(of: file, algorithm: .sha256, jobs: 1)
-                    let inline = sizes[index] <= UInt64(ComposefsImage.inlineContentLimit) ? try file.read(exactly: Int(sizes[index]), at: 0) : nil
-                    return (digest, inline)
+                    guard let inline = try file.read(exactly: Int(size), at: 0) else { throw changed }
+                    return (FsVerity.digest(of: inline, algorithm: .sha256), inline)
                 }
-                index += threads
             }
         }
         for (number, (node, _)) in work.enumerated() {
@@ -69,6 +75,9 @@ public struct DirectorySource {
             node.content = inline
         }
     }
+
+    /// Bytes each hashing thread reads at a time.
+    private static let readBufferSize = 4 << 20
 
     /// `xx/yyyy…`: where an object with this digest lives in a digest store.
     public static func objectPath(_ digest: [UInt8]) -> [UInt8] {

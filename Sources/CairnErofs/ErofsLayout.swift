@@ -54,8 +54,7 @@ struct ErofsLayout {
                 throw .invalid("\(node.path) is a hard link to a directory")
             }
             if node.mtime < oldest { oldest = node.mtime }
-            let acl = [Array("system.posix_acl_access".utf8), Array("system.posix_acl_default".utf8)]
-            if node.xattrs.contains(where: { acl.contains($0.name) }) { hasACL = true }
+            if node.xattrs.contains(where: { Self.aclNames.contains($0.name) }) { hasACL = true }
             var inode = Inode(node: node)
             inode.xattrs = node.xattrs.sorted { $0.name.lexicographicallyPrecedes($1.name) }.map { ($0, nil) }
             try Self.checkXattrs(node)
@@ -79,11 +78,13 @@ struct ErofsLayout {
         }
     }
 
+    private static let aclNames = [Array("system.posix_acl_access".utf8), Array("system.posix_acl_default".utf8)]
+
     /// `compute_erofs_shared_xattrs`: a (name, value) pair used by more than one inode goes to
     /// the shared table, in libcomposefs's order (names, then lengths, then bytes, all
     /// descending); an inode refers to at most 128 shared entries.
     private mutating func assignSharedXattrs() {
-        var uses = [FileNode.Xattr: Int]()
+        var uses = [FileNode.Xattr: Int](minimumCapacity: inodes.count)
         for inode in inodes {
             for (xattr, _) in inode.xattrs { uses[xattr, default: 0] += 1 }
         }

@@ -14,6 +14,13 @@ public final class FileNode {
         public var name: [UInt8]
         public var value: [UInt8]
         public init(name: [UInt8], value: [UInt8]) { (self.name, self.value) = (name, value) }
+
+        /// The bytes at once, not one element at a time (images count tens of thousands of xattrs).
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(name.count)
+            name.withUnsafeBytes { hasher.combine(bytes: $0) }
+            value.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
     /// Full `st_mode`: type and permission bits.

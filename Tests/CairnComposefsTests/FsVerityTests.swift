@@ -1,3 +1,5 @@
+import CCairnSHA256
+import COpenSSL
 import CairnComposefs
 import Foundation
 import Testing
@@ -55,6 +57,26 @@ import Testing
             let serial = try FsVerity.digest(ofFile: path, algorithm: algorithm, jobs: 1)
             #expect(parallel == serial, "\(algorithm) \(size)")
             #expect(parallel == FsVerity.digest(of: bytes, algorithm: algorithm), "\(algorithm) \(size)")
+        }
+    }
+
+    /// The two-at-a-time SHA-NI page hasher against OpenSSL, for odd and even page counts; on a
+    /// CPU whose `/proc/cpuinfo` lists `sha_ni` it must be in use.
+    @Test func pageHasherMatchesOpenSSL() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        #expect((cairn_sha256_pages_available() != 0) == cpuinfo.contains(" sha_ni"))
+        guard cairn_sha256_pages_available() != 0 else { return }
+        var generator = SplitMix(seed: 7)
+        let pages = 9
+        let bytes = (0..<pages * 4096).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        for count in 1...pages {
+            var fast = [UInt8](repeating: 0, count: 32 * count)
+            cairn_sha256_pages(bytes, count, &fast)
+            for page in 0..<count {
+                var expected = [UInt8](repeating: 0, count: 32)
+                bytes[(page * 4096)..<((page + 1) * 4096)].withUnsafeBytes { _ = SHA256($0.baseAddress!.assumingMemoryBound(to: UInt8.self), 4096, &expected) }
+                #expect(Array(fast[(page * 32)..<((page + 1) * 32)]) == expected, "page \(page) of \(count)")
+            }
         }
     }
 }
