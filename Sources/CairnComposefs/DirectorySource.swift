@@ -17,67 +17,52 @@ public struct DirectorySource {
     }
 
     public let options: Options
-    /// Regular files and where they are, in tree order.
+    /// Non-empty regular files and where they are, in the order the scan found them.
     private var files: [(node: FileNode, path: [UInt8])] = []
 
-    /// Reads the tree under `path`.
+    /// Reads the tree under `path`, hashing files on `threads` threads while the scan goes on.
     public static func scan(_ path: String, options: Options = Options()) throws -> (root: FileNode, source: DirectorySource) {
         var source = DirectorySource(options: options)
-        let root = try DirectoryTree.scan(path, options: options.tree)
-        var pending = [root]
-        while let node = pending.popLast() {
-            if let file = node.source {
-                source.files.append((node, file.path))
-                // A composefs image holds no file data but inline content.
-                node.source = nil
-            }
-            pending += node.children.reversed()
-        }
-        try source.computeDigests()
-        return (root, source)
-    }
-
-    private init(options: Options) { self.options = options }
-
-    /// fs-verity digests (SHA-256, as composefs images record) of every non-empty regular
-    /// file, on `threads` threads; the object path is the digest's hex with a `/` after two digits.
-    private func computeDigests() throws {
-        let work = files.filter { $0.node.size > 0 }
-        let results = Results<([UInt8], [UInt8]?)>(count: work.count)
-        let paths = work.map(\.path)
-        let sizes = work.map(\.node.size)
-        let threads = max(1, min(options.threads, work.count))
-        // Largest first, so no thread is left alone with a big file at the end.
-        let order = work.indices.sorted { sizes[$0] > sizes[$1] }
-        let next = WorkCounter(count: order.count)
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferSize, alignment: 4096)
-            defer { buffer.deallocate() }
-            while let taken = next.take() {
-                let index = order[taken]
-                results.store(index) {
-                    let file = try RawPath.open(paths[index], .readOnly)
-                    let size = sizes[index]
-                    let changed = FsVerityError(description: "\(file.path) changed size while the image was being made")
-                    guard try file.size() == size else { throw changed }
-                    guard size <= UInt64(ComposefsImage.inlineContentLimit) else {
-                        return (try FsVerity.digest(of: file, size: size, algorithm: .sha256, buffer: buffer), nil)
+        let hasher = FileHasher()
+        let workers = max(1, options.threads)
+        let scan = ScanOutcome()
+        // Iteration 0 (always started first) scans; the others hash what it has found so far.
+        // With two cores the second hasher starts when the scan ends.
+        DispatchQueue.concurrentPerform(iterations: workers + 1) { iteration in
+            guard iteration == 0 else { return hasher.work() }
+            defer { hasher.finish(workers: workers) }
+            var batch = [FileHasher.File]()
+            var batchBytes: UInt64 = 0
+            var files = [(node: FileNode, path: [UInt8])]()
+            scan.result = Result {
+                let root = try DirectoryTree.scan(path, options: options.tree) { path, node in
+                    // A composefs image holds no file data but inline content.
+                    node.source = nil
+                    guard node.size > 0 else { return }
+                    files.append((node, path))
+                    batch.append(FileHasher.File(path: path, size: node.size))
+                    batchBytes += node.size
+                    if batch.count == 64 || batchBytes >= 16 << 20 {
+                        hasher.add(batch, first: files.count - batch.count)
+                        (batch, batchBytes) = ([], 0)
                     }
-                    guard let inline = try file.read(exactly: Int(size), at: 0) else { throw changed }
-                    return (FsVerity.digest(of: inline, algorithm: .sha256), inline)
                 }
+                hasher.add(batch, first: files.count - batch.count)
+                return (root, files)
             }
         }
-        for (number, (node, _)) in work.enumerated() {
-            let (digest, inline) = try results.take(number).get()
+        let (root, files) = try scan.result!.get()
+        for ((node, _), digest) in zip(files, hasher.digests()) {
+            let (digest, inline) = try digest.get()
             node.digest = digest
             node.payload = Self.objectPath(digest)
             node.content = inline
         }
+        source.files = files
+        return (root, source)
     }
 
-    /// Bytes each hashing thread reads at a time.
-    private static let readBufferSize = 4 << 20
+    private init(options: Options) { self.options = options }
 
     /// `xx/yyyy…`: where an object with this digest lives in a digest store.
     public static func objectPath(_ digest: [UInt8]) -> [UInt8] {
@@ -116,6 +101,11 @@ public struct DirectorySource {
         try temporary.commit()
         if let object = try? File.open(target, .readOnly) { object.enableVerity(algorithm: 1) }
     }
+}
+
+/// The scan's tree, handed from the thread that built it to the caller once that thread is done.
+private final class ScanOutcome: @unchecked Sendable {
+    var result: Result<(FileNode, [(node: FileNode, path: [UInt8])]), any Error>?
 }
 
 /// One slot per work item, each written by exactly one thread of `concurrentPerform`.

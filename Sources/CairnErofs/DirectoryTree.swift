@@ -17,12 +17,14 @@ public enum DirectoryTree {
         public init() {}
     }
 
-    public static func scan(_ path: String, options: Options = Options()) throws -> FileNode {
+    /// The tree under `path`. `found` sees each regular file (not its hard links) as soon as
+    /// it is in the tree, with its path, so its data can be read while the scan goes on.
+    public static func scan(_ path: String, options: Options = Options(), found: ([UInt8], FileNode) -> Void = { _, _ in }) throws -> FileNode {
         var scanner = Scanner(options: options)
         let bytes = Array(path.utf8)
         let (root, _) = try scanner.node(at: bytes)
         guard root.isDirectory else { throw FileTreeError.invalid("\(path) is not a directory") }
-        try scanner.addChildren(of: root, at: bytes)
+        try scanner.addChildren(of: root, at: bytes, found: found)
         for (node, count) in scanner.linkCounts { node.nlink = count }
         return root
     }
@@ -35,7 +37,7 @@ public enum DirectoryTree {
 
         init(options: Options) { self.options = options }
 
-        mutating func addChildren(of directory: FileNode, at path: [UInt8]) throws {
+        mutating func addChildren(of directory: FileNode, at path: [UInt8], found: ([UInt8], FileNode) -> Void) throws {
             for name in try RawPath.entries(path) {
                 let childPath = RawPath.join(path, name)
                 let (child, status) = try node(at: childPath)
@@ -54,7 +56,8 @@ public enum DirectoryTree {
                     linkCounts.append((child, 1))
                 }
                 try directory.add(child, named: name)
-                if child.isDirectory { try addChildren(of: child, at: childPath) }
+                if child.isDirectory { try addChildren(of: child, at: childPath, found: found) }
+                if child.source != nil { found(childPath, child) }
             }
         }
 
