@@ -34,6 +34,11 @@ public struct SplitStream: Equatable, Sendable {
         Array(name.utf8.prefix(8)).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
     }
 
+    /// The 8 ASCII bytes a content type is made of (`ocilayer`), for messages.
+    public static func contentTypeName(_ type: UInt64) -> String {
+        String(decoding: withUnsafeBytes(of: type.littleEndian) { Array($0) }.map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+    }
+
     public static func == (a: SplitStream, b: SplitStream) -> Bool {
         a.algorithm == b.algorithm && a.contentType == b.contentType && a.streamRefs == b.streamRefs && a.objectRefs == b.objectRefs
             && a.namedRefs.map(\.name) == b.namedRefs.map(\.name) && a.namedRefs.map(\.index) == b.namedRefs.map(\.index)

@@ -48,4 +48,12 @@ extension File {
     public func enableVerity(algorithm: UInt32) -> Bool {
         cairn_enable_verity(descriptor.rawValue, algorithm) == 0
     }
+
+    /// The fs-verity digest the kernel keeps for this file (up to `digestSize` bytes), or nil when
+    /// verity is not enabled on it or the file system has none.
+    public func measureVerity(digestSize: Int) -> [UInt8]? {
+        var digest = [UInt8](repeating: 0, count: digestSize)
+        let got = Int(cairn_measure_verity(descriptor.rawValue, &digest, UInt16(digestSize)))
+        return got > 0 ? Array(digest.prefix(got)) : nil
+    }
 }

@@ -85,10 +85,34 @@ public enum FileSystem {
     /// it with every other process doing the same.
     public static func withExclusiveLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
         let file = try File.open(path, .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        while flock(file.descriptor.rawValue, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw SystemError("lock", path, Errno(rawValue: errno)) }
-        }
+        try lock(file, exclusive: true)
         return try body()
+    }
+
+    /// Where the symlink at `path` points, or nil if `path` is no symlink (or nothing).
+    public static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let count = readlink(path, &buffer, 4096)
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Points the symlink at `path` to `target`, replacing whatever was there in one step (a
+    /// new link under a temporary name, renamed over the old one).
+    public static func replaceSymlink(at path: String, target: String) throws {
+        let temporary = directory(of: path) + "/.#" + lastComponent(of: path) + randomSuffix()
+        guard symlink(target, temporary) == 0 else { throw SystemError("create symlink", temporary, Errno(rawValue: errno)) }
+        do { try rename(temporary, to: path) } catch {
+            try? remove(temporary)
+            throw error
+        }
+    }
+
+    /// Takes a `flock` on `file` (shared or exclusive), waiting for it.
+    public static func lock(_ file: File, exclusive: Bool) throws {
+        while flock(file.descriptor.rawValue, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            guard errno == EINTR else { throw SystemError("lock", file.path, Errno(rawValue: errno)) }
+        }
     }
 
     /// Removes a file; a file that is already gone is fine.
