@@ -9,13 +9,11 @@ import SystemPackage
 public enum TarTree {
     public static func read(_ path: String) throws -> FileNode {
         let archive = try File.open(path, .readOnly)
-        let size = try archive.size()
         let root = FileNode(mode: FileType.directory.modeBits | 0o755)
-        var reader = Reader(archive: archive, archivePath: Array(path.utf8), size: size)
+        var reader = TarReader(ArchiveFile(archive, size: try archive.size()))
         var links = [ObjectIdentifier: [FileNode]]()
-        var globals = [String: [UInt8]]()
-        while let entry = try reader.next(globals: &globals) {
-            try add(entry, to: root, links: &links)
+        while let entry = try reader.next() {
+            try add(entry, archive: Array(path.utf8), to: root, links: &links)
         }
         // Link counts are the names each inode has in the tree.
         var counts = [ObjectIdentifier: (FileNode, UInt32)]()
@@ -30,23 +28,34 @@ public enum TarTree {
         return root
     }
 
-    struct Entry {
-        var path: [UInt8]
-        var type: UInt8
-        var mode: UInt32
-        var uid: UInt32
-        var gid: UInt32
-        var size: UInt64
-        var mtime: FileNode.Timestamp
-        var linkName: [UInt8]
-        var rdev: UInt64
-        var dataOffset: UInt64
-        var xattrs: [FileNode.Xattr]
-        var headerOffset: UInt64
-        var archive: [UInt8]
+    /// A tar archive read in place: entry data stays where it is.
+    struct ArchiveFile: TarSource {
+        let file: File
+        let size: UInt64
+        var offset: UInt64 = 0
+
+        init(_ file: File, size: UInt64) { (self.file, self.size) = (file, size) }
+
+        mutating func read(_ count: Int) throws -> [UInt8]? {
+            // No end-of-archive blocks is tolerated, as GNU tar does.
+            if offset == size { return nil }
+            guard UInt64(count) <= size - offset, let bytes = try file.read(exactly: count, at: offset) else {
+                throw TarError("the archive ends inside the header or extension at byte \(offset)")
+            }
+            offset += UInt64(count)
+            return bytes
+        }
+
+        mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
+            guard size <= self.size - offset else {
+                throw TarError(entry, "claims \(size) bytes, past the end of the archive")
+            }
+            defer { offset = min(self.size, offset + (size + 511) / 512 * 512) }
+            return .archive(offset: offset)
+        }
     }
 
-    static func components(_ path: [UInt8], entry: Entry) throws -> [[UInt8]] {
+    static func components(_ path: [UInt8], entry: TarEntry) throws -> [[UInt8]] {
         guard path.count < 4096 else { throw TarError(entry, "has a path of \(path.count) bytes (at most 4095)") }
         var parts = [[UInt8]]()
         for part in path.split(separator: UInt8(ascii: "/")) where part.elementsEqual([UInt8(ascii: ".")]) == false {
@@ -60,7 +69,7 @@ public enum TarTree {
     }
 
     /// `links` lists, per inode, the hard links made to it so far.
-    private static func add(_ entry: Entry, to root: FileNode, links: inout [ObjectIdentifier: [FileNode]]) throws {
+    private static func add(_ entry: TarEntry, archive: [UInt8], to root: FileNode, links: inout [ObjectIdentifier: [FileNode]]) throws {
         let parts = try components(entry.path, entry: entry)
         var parent = root
         for part in parts.dropLast() {
@@ -95,7 +104,7 @@ public enum TarTree {
             switch node.fileType {
             case .regular:
                 node.size = entry.size
-                if entry.size > 0 { node.source = DataSource(path: entry.archive, offset: entry.dataOffset) }
+                if entry.size > 0, case .archive(let offset) = entry.data { node.source = DataSource(path: archive, offset: offset) }
             case .symlink:
                 guard !entry.linkName.isEmpty, entry.linkName.count < 4096 else { throw TarError(entry, "is a symlink with an empty or over-long target") }
                 node.payload = entry.linkName
@@ -139,9 +148,9 @@ public enum TarTree {
 public struct TarError: Error, CustomStringConvertible {
     public let description: String
 
-    init(_ entry: TarTree.Entry, _ problem: String) {
+    public init(_ entry: TarEntry, _ problem: String) {
         description = "tar entry \(String(decoding: entry.path, as: UTF8.self)) (header at byte \(entry.headerOffset)) \(problem)"
     }
 
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
