@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CairnRelease", targets: ["CairnRelease"]),
         .library(name: "CairnErofs", targets: ["CairnErofs"]),
         .library(name: "CairnComposefs", targets: ["CairnComposefs"]),
+        .library(name: "CairnOCI", targets: ["CairnOCI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -76,10 +77,15 @@ let package = Package(
             name: "CairnComposefs",
             dependencies: ["CairnErofs", "CairnCasync", "CairnIO", "COpenSSL", "CCairnSHA256", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // OCI images into a composefs repository: image spec, layouts, layer import, tree merge, pull.
+        .target(
+            name: "CairnOCI",
+            dependencies: ["CairnComposefs", "CairnErofs", "CairnCasync", "CairnIO", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease", "CairnErofs", "CairnComposefs", "CairnIO",
+                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease", "CairnErofs", "CairnComposefs", "CairnOCI", "CairnIO",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -19,7 +19,10 @@ public final class StreamDecompressor {
     public let format: Format
     private var zlib = z_stream()
     private var zstd: OpaquePointer?
+    private var zstdInput = ZSTD_inBuffer()
     private var output = [UInt8](repeating: 0, count: 1 << 20)
+    /// The last `drain` filled its buffer: the decoder may hold more output.
+    private var outputFull = false
     public private(set) var finished = false
 
     public init(_ format: Format) throws {
@@ -46,9 +49,11 @@ public final class StreamDecompressor {
     /// Decompresses `input`, calling `consume` with each piece of output. Concatenated gzip
     /// members and zstd frames are read as one stream.
     public func feed(_ input: UnsafeRawBufferPointer, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        switch format {
-        case .gzip: try feedGzip(input, consume)
-        case .zstd: try feedZstd(input, consume)
+        provide(input)
+        try output.withUnsafeMutableBytes { out in
+            while case let produced = try drain(into: out), produced > 0 {
+                try consume(UnsafeRawBufferPointer(rebasing: out[..<produced]))
+            }
         }
     }
 
@@ -57,59 +62,68 @@ public final class StreamDecompressor {
         guard finished else { throw ChunkDecodingError("\(format) stream is truncated") }
     }
 
-    private func feedGzip(_ input: UnsafeRawBufferPointer, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let base = input.baseAddress, input.count > 0 else { return }
-        zlib.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
-        zlib.avail_in = UInt32(input.count)
-        var outputFull = false
-        // Go on while input is left, or while the last call filled the output (more may be pending).
-        while zlib.avail_in > 0 || outputFull {
+    /// Sets the input that `drain` decompresses. The caller keeps `input` valid and unchanged
+    /// until `drain` returns 0.
+    public func provide(_ input: UnsafeRawBufferPointer) {
+        let base = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: UInt8.self)) }
+        switch format {
+        case .gzip: (zlib.next_in, zlib.avail_in) = (base, UInt32(input.count))
+        case .zstd: zstdInput = ZSTD_inBuffer(src: base, size: input.count, pos: 0)
+        }
+    }
+
+    /// Decompresses into `out` (at most its size) from the input `provide` gave: the output
+    /// stays bounded by the caller whatever the compression ratio. Returns the bytes produced;
+    /// 0 when the input is used up (or the stream has ended).
+    public func drain(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        switch format {
+        case .gzip: try drainGzip(into: out)
+        case .zstd: try drainZstd(into: out)
+        }
+    }
+
+    private func drainGzip(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
             if finished {
-                guard zlib.avail_in > 0 else { break }
+                guard zlib.avail_in > 0 else { return 0 }
                 // Zeros after the last member are padding (gzip(1) ignores them too).
                 if UnsafeBufferPointer(start: zlib.next_in, count: Int(zlib.avail_in)).allSatisfy({ $0 == 0 }) {
                     zlib.avail_in = 0
-                    break
+                    return 0
                 }
                 // Another gzip member follows.
                 guard inflateReset(&zlib) == Z_OK else { throw ChunkDecodingError("gzip: cannot restart the decoder") }
                 finished = false
             }
-            let (result, produced) = try output.withUnsafeMutableBytes { out -> (Int32, Int) in
-                zlib.next_out = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                zlib.avail_out = UInt32(out.count)
-                let result = inflate(&zlib, Z_NO_FLUSH)
-                let produced = out.count - Int(zlib.avail_out)
-                if produced > 0 { try consume(UnsafeRawBufferPointer(rebasing: out[..<produced])) }
-                return (result, produced)
-            }
-            outputFull = produced == output.count
+            // With no input left, only output held back by a full buffer last time can come.
+            guard zlib.avail_in > 0 || outputFull else { return 0 }
+            zlib.next_out = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            zlib.avail_out = UInt32(out.count)
+            let result = inflate(&zlib, Z_NO_FLUSH)
+            let produced = out.count - Int(zlib.avail_out)
+            outputFull = produced == out.count
             switch result {
             case Z_STREAM_END: finished = true
             case Z_OK: break
             case Z_BUF_ERROR: outputFull = false
             default: throw ChunkDecodingError("gzip stream is corrupt (zlib error \(result))")
             }
+            if produced > 0 { return produced }
+            if result == Z_BUF_ERROR { return 0 }
         }
     }
 
-    private func feedZstd(_ input: UnsafeRawBufferPointer, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let base = input.baseAddress, input.count > 0 else { return }
-        var source = ZSTD_inBuffer(src: base, size: input.count, pos: 0)
-        var outputFull = false
-        // Go on while input is left, or while the last call filled the output (more may be buffered).
-        while source.pos < source.size || outputFull {
-            let (result, produced) = try output.withUnsafeMutableBytes { out -> (Int, Int) in
-                var target = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
-                let result = ZSTD_decompressStream(zstd, &target, &source)
-                if target.pos > 0 { try consume(UnsafeRawBufferPointer(rebasing: out[..<target.pos])) }
-                return (result, target.pos)
-            }
+    private func drainZstd(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        while zstdInput.pos < zstdInput.size || outputFull {
+            var target = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+            let result = ZSTD_decompressStream(zstd, &target, &zstdInput)
             guard ZSTD_isError(result) == 0 else {
                 throw ChunkDecodingError("zstd stream is corrupt (\(String(cString: ZSTD_getErrorName(result))))")
             }
             finished = result == 0
-            outputFull = produced == output.count
+            outputFull = target.pos == out.count
+            if target.pos > 0 { return target.pos }
         }
+        return 0
     }
 }

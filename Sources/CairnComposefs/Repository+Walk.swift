@@ -99,7 +99,15 @@ extension Repository {
         var report = GarbageReport(live: live.count)
         for fanOut in try FileSystem.contents(of: path + "/objects").sorted() {
             let directory = path + "/objects/" + fanOut
-            guard try FileSystem.status(directory)?.isDirectory == true else { continue }
+            guard try FileSystem.status(directory)?.isDirectory == true else {
+                // A new object's temporary file, left by an interrupted write.
+                if fanOut.hasPrefix(".#") {
+                    report.objects += 1
+                    report.bytes += try FileSystem.status(directory)?.size ?? 0
+                    if !dryRun { try FileSystem.remove(directory) }
+                }
+                continue
+            }
             for name in try FileSystem.contents(of: directory) {
                 let file = directory + "/" + name
                 // Leftovers of an interrupted write are garbage too: no writer runs under the exclusive lock.
@@ -110,9 +118,16 @@ extension Repository {
             }
         }
         for directory in ["images", "streams"] {
-            for (link, _) in try Self.links(under: path + "/" + directory) where try FileSystem.status(path + "/" + directory + "/" + link, followingLinks: true) == nil {
+            // Top-level names first: a ref dangles when the name it points at does.
+            let links = try Self.links(under: path + "/" + directory).sorted { !$0.path.contains("/") && $1.path.contains("/") }
+            var dangling = Set<String>()
+            for (link, target) in links {
+                let base = path + "/" + directory + "/"
+                let objectGone = link.contains("/") ? dangling.contains(FileSystem.lastComponent(of: target)) : digest(fromObjectPath: target).map { !live.contains($0) } ?? false
+                guard try objectGone || FileSystem.status(base + link, followingLinks: true) == nil else { continue }
+                dangling.insert(link)
                 report.links += 1
-                if !dryRun { try FileSystem.remove(path + "/" + directory + "/" + link) }
+                if !dryRun { try FileSystem.remove(base + link) }
             }
         }
         return report

@@ -102,36 +102,72 @@ public final class Repository: @unchecked Sendable {
         try storeObject(digest: digest) { file in try file.copy(count, from: source, at: offset, to: 0) }
     }
 
-    /// Writes a new object through `fill` under a temporary name in its fan-out directory, enables
-    /// fs-verity (a secure repository requires it and checks the kernel's digest), then links
-    /// it into place; an object someone else stored meanwhile is as good as ours.
+    /// Writes a new object through `fill` under a temporary name, then publishes it.
     private func storeObject(digest: [UInt8], fill: (File) throws -> Void) throws {
-        try requireWritable()
-        let target = objectPath(digest)
-        try FileSystem.makeDirectories(FileSystem.directory(of: target), permissions: 0o755)
-        let temporary = FileSystem.directory(of: target) + "/.#" + FileSystem.randomSuffix()
-        defer { try? FileSystem.remove(temporary) }
-        do {
-            // Closed at the end of this block: fs-verity can be enabled only on a file no one
-            // has open for writing.
-            let file = try File.open(temporary, .readWrite, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            try fill(file)
+        let writer = try ObjectWriter(self)
+        try fill(writer.file!)
+        try writer.publish(digest: digest)
+    }
+
+    /// A new object written piece by piece, its digest computed on the way (a layer's file
+    /// content as it streams out of the tar): a temporary file in `objects/` until `commit`.
+    public final class ObjectWriter {
+        let repository: Repository
+        let temporary: String
+        var file: File?
+        private var hasher: FsVerityHasher
+        public private(set) var size: UInt64 = 0
+        private var published = false
+
+        public init(_ repository: Repository) throws {
+            try repository.requireWritable()
+            self.repository = repository
+            temporary = repository.path + "/objects/.#" + FileSystem.randomSuffix()
+            file = try File.open(temporary, .readWrite, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            hasher = FsVerityHasher(repository.algorithm)
         }
-        let readOnly = try File.open(temporary, .readOnly)
-        let enabled = readOnly.enableVerity(algorithm: UInt32(algorithm.rawValue))
-        if !isInsecure {
-            guard enabled, let measured = readOnly.measureVerity(digestSize: algorithm.digestSize) else {
-                throw RepositoryError("cannot enable fs-verity on a new object in \(path)/objects (a secure repository needs it)")
-            }
-            guard measured == digest else {
-                throw RepositoryError("object \(Hex.encode(digest)) measured as \(Hex.encode(measured)) by the kernel: its source changed while it was stored")
-            }
+
+        public func write(_ bytes: UnsafeRawBufferPointer) throws {
+            try file!.write(bytes, at: size)
+            hasher.update(bytes)
+            size += UInt64(bytes.count)
         }
-        if try !FileSystem.link(temporary, to: target) { try checkExisting(target, digest: digest) }
+
+        /// Publishes the object under the digest of what was written and returns that digest.
+        public func commit() throws -> [UInt8] {
+            let digest = hasher.finalize()
+            try publish(digest: digest)
+            return digest
+        }
+
+        /// Closes the file, enables fs-verity (a secure repository requires it and checks the
+        /// kernel's digest), then links it into `objects/xx/`; an object someone else stored
+        /// meanwhile is as good as this one.
+        func publish(digest: [UInt8]) throws {
+            // fs-verity can be enabled only on a file no one has open for writing.
+            file = nil
+            defer { published = true; try? FileSystem.remove(temporary) }
+            let target = repository.objectPath(digest)
+            if repository.hasObject(digest) { return try repository.checkExisting(target, digest: digest) }
+            let readOnly = try File.open(temporary, .readOnly)
+            let enabled = readOnly.enableVerity(algorithm: UInt32(repository.algorithm.rawValue))
+            if !repository.isInsecure {
+                guard enabled, let measured = readOnly.measureVerity(digestSize: repository.algorithm.digestSize) else {
+                    throw RepositoryError("cannot enable fs-verity on a new object in \(repository.path)/objects (a secure repository needs it)")
+                }
+                guard measured == digest else {
+                    throw RepositoryError("object \(Hex.encode(digest)) measured as \(Hex.encode(measured)) by the kernel: its source changed while it was stored")
+                }
+            }
+            try FileSystem.makeDirectories(FileSystem.directory(of: target), permissions: 0o755)
+            if try !FileSystem.link(temporary, to: target) { try repository.checkExisting(target, digest: digest) }
+        }
+
+        deinit { if !published { try? FileSystem.remove(temporary) } }
     }
 
     /// An object already at `target` in a secure repository must carry the digest it is named by.
-    private func checkExisting(_ target: String, digest: [UInt8]) throws {
+    func checkExisting(_ target: String, digest: [UInt8]) throws {
         guard !isInsecure else { return }
         let existing = try File.open(target, .readOnly)
         guard existing.measureVerity(digestSize: algorithm.digestSize) == digest else {

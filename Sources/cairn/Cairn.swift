@@ -10,7 +10,7 @@ struct Cairn: AsyncParsableCommand {
             MakeCommand.self, ExtractCommand.self, DigestCommand.self, VerifyCommand.self,
             InfoCommand.self, ListChunksCommand.self, ChunkCommand.self, GCCommand.self,
             PublishCommand.self, PullCommand.self, RefsCommand.self, BucketCommand.self, RepairCommand.self,
-            MkcomposefsCommand.self, ComposefsInfoCommand.self, MkfsErofsCommand.self, RepoCommand.self,
+            MkcomposefsCommand.self, ComposefsInfoCommand.self, MkfsErofsCommand.self, RepoCommand.self, OCICommand.self,
         ]
     )
 

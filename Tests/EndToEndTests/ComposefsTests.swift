@@ -32,18 +32,8 @@ import Testing
         let fsck = try run("/usr/bin/env", ["fsck.erofs", image])
         #expect(fsck.succeeded && !fsck.stderr.contains("<E>"), "\(fsck.stdout) \(fsck.stderr)")
 
-        let layer = scratch.file("layer"), merged = scratch.file("merged")
-        try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: merged, withIntermediateDirectories: true)
-        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", image, layer])
-        #expect(mounted.succeeded, "\(mounted.stderr)")
-        defer { _ = try? run("/usr/bin/env", ["umount", layer]) }
-        let overlay = try run("/usr/bin/env", [
-            "mount", "-t", "overlay", "overlay", "-o", "ro,metacopy=on,redirect_dir=on,lowerdir=\(layer)::\(store)", merged,
-        ])
-        #expect(overlay.succeeded, "\(overlay.stderr)")
-        defer { _ = try? run("/usr/bin/env", ["umount", merged]) }
-        let compared = try run("/usr/bin/env", ["python3", Self.treeScript, "compare", source, merged])
+        let mount = try ComposefsMount(image: image, objects: store, in: scratch)
+        let compared = try withExtendedLifetime(mount) { try run("/usr/bin/env", ["python3", Self.treeScript, "compare", source, mount.path]) }
         #expect(compared.succeeded, "\(compared.stdout)")
         #expect(compared.stdout.contains("compared 332 entries"), "\(compared.stdout)")
     }

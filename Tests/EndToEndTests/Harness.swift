@@ -140,3 +140,26 @@ func imageLikeBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 func sha256sum(_ path: String) throws -> String {
     String(try run("sha256sum", [path]).stdout.prefix(64))
 }
+
+/// A composefs image mounted as composefs mounts it: the EROFS image (loop), then overlayfs with
+/// the object directory as a data-only lower layer. Unmounted when released.
+final class ComposefsMount {
+    let path: String
+    private let layer: String
+
+    init(image: String, objects: String, in scratch: Scratch, label: String = "") throws {
+        layer = scratch.file("layer" + label)
+        path = scratch.file("merged" + label)
+        try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", image, layer])
+        #expect(mounted.succeeded, "\(mounted.stderr)")
+        let overlay = try run("/usr/bin/env", ["mount", "-t", "overlay", "overlay", "-o", "ro,metacopy=on,redirect_dir=on,lowerdir=\(layer)::\(objects)", path])
+        #expect(overlay.succeeded, "\(overlay.stderr)")
+    }
+
+    deinit {
+        _ = try? run("/usr/bin/env", ["umount", path])
+        _ = try? run("/usr/bin/env", ["umount", layer])
+    }
+}

@@ -1,0 +1,189 @@
+import CairnCasync
+import CairnComposefs
+import CairnErofs
+import CairnIO
+import Dispatch
+import Foundation
+
+/// `oci pull` (reference/composefs.md §3.2, with PR #263's EROFS at pull time): layers are
+/// imported (those present skipped), merged, and the composefs image written at once; the
+/// config stream names the layers and the image (`composefs.image.v1`), the manifest stream
+/// names the config and layers, and the tag names the manifest, so one tag keeps it all alive.
+/// Every name is written after what it points at is durable.
+public struct ImagePuller {
+    public struct Options: Sendable {
+        public var platform = ImageSpec.Platform.current
+        public var xattrs = MergedTree.XattrPolicy.allowlistOnly
+        /// Layers imported at once.
+        public var jobs = 2
+        public init() {}
+    }
+
+    public struct Result: Codable, Sendable {
+        public var manifestDigest: OCIDigest
+        public var configDigest: OCIDigest
+        /// fs-verity digests (hex) of the manifest and config streams as they are now, and of
+        /// the composefs image.
+        public var manifestStream: String
+        public var configStream: String
+        public var image: String
+        public var layersImported: Int
+        public var layersPresent: Int
+        public var tag: String?
+    }
+
+    public static let configContentType = SplitStream.contentType("ociconfg")
+    public static let manifestContentType = SplitStream.contentType("ocimanif")
+    /// The config's named ref to the V0/V1 composefs image.
+    public static let imageRefName = "composefs.image.v1"
+
+    let repository: Repository
+    let options: Options
+
+    public init(repository: Repository, options: Options = Options()) {
+        (self.repository, self.options) = (repository, options)
+    }
+
+    public func pull(_ source: any ImageSource, tag: String?) async throws -> Result {
+        try Self.checkFormat(repository)
+        if let tag { try ImageTags.check(tag) }
+        var (manifestBytes, manifestDigest) = try await source.topManifest()
+        var manifest = try ImageSpec.decode(ImageSpec.Manifest.self, from: manifestBytes, naming: "manifest \(manifestDigest) of \(source.name)")
+        if manifest.isIndex {
+            let chosen = try ImageSpec.select(options.platform, in: manifest, naming: source.name)
+            manifestBytes = try await source.verifiedBlob(chosen)
+            manifestDigest = chosen.digest
+            manifest = try ImageSpec.decode(ImageSpec.Manifest.self, from: manifestBytes, naming: "manifest \(manifestDigest) of \(source.name)")
+        }
+        guard let configDescriptor = manifest.config, let layers = manifest.layers else {
+            throw OCIError("manifest \(manifestDigest) of \(source.name) has no config or no layers")
+        }
+        let configType = configDescriptor.mediaType ?? ImageSpec.imageConfigType
+        guard configType == ImageSpec.imageConfigType || configType == ImageSpec.dockerConfigType else {
+            throw OCIError("\(source.name) is an artifact (config type \(configType)), not a container image")
+        }
+        let configBytes = try await source.verifiedBlob(configDescriptor)
+        let config = try ImageSpec.decode(ImageSpec.Config.self, from: configBytes, naming: "config \(configDescriptor.digest) of \(source.name)")
+        let diffIDs = config.rootfs.diff_ids
+        guard diffIDs.count == layers.count else {
+            throw OCIError("\(source.name): the config lists \(diffIDs.count) diff_ids for \(layers.count) layers")
+        }
+
+        // Layers not in the repository yet, largest first.
+        var missing = [(descriptor: ImageSpec.Descriptor, diffID: OCIDigest)]()
+        for (descriptor, diffID) in zip(layers, diffIDs) where try repository.streamDigest(named: "oci-layer-" + diffID.description) == nil {
+            if !missing.contains(where: { $0.diffID == diffID }) { missing.append((descriptor, diffID)) }
+        }
+        missing.sort { $0.descriptor.size > $1.descriptor.size }
+        var blobs = [(path: String, offset: UInt64)]()
+        for layer in missing { blobs.append(try await source.blob(layer.descriptor)) }
+        try importLayers(missing, blobs: blobs)
+
+        // Merge, then the composefs image.
+        let tree = MergedTree()
+        var layerStreams = [[UInt8]]()
+        for diffID in diffIDs {
+            let name = "oci-layer-" + diffID.description
+            guard let digest = try repository.streamDigest(named: name) else { throw OCIError("layer stream \(name) vanished during the pull") }
+            layerStreams.append(digest)
+            try tree.apply(layer: try repository.readStream(digest, contentType: LayerImporter.contentType), name: name)
+        }
+        try tree.transformForOCI(xattrs: options.xattrs)
+        var imageOptions = ComposefsImage.Options()
+        imageOptions.minimumVersion = repository.metadata.defaultFormat
+        imageOptions.maximumVersion = repository.metadata.defaultFormat
+        let image = try repository.storeObject(try ComposefsImage.write(try tree.fileTree(), options: imageOptions))
+        try repository.registerImage(image)
+
+        // Config stream: the raw JSON, the layers by diff_id, the image, and any boot images
+        // an earlier pull or tool recorded.
+        let configName = "oci-config-" + configDescriptor.digest.description
+        var configStream = SplitStream(algorithm: repository.algorithm, contentType: Self.configContentType)
+        configStream.append(object: try repository.storeObject(configBytes), size: UInt64(configBytes.count))
+        for (diffID, digest) in zip(diffIDs, layerStreams) { configStream.addNamedRef(Array(diffID.description.utf8), digest: digest) }
+        configStream.addNamedRef(Array(Self.imageRefName.utf8), digest: image)
+        if let existing = try repository.streamDigest(named: configName) {
+            let old = try repository.readStream(existing, contentType: Self.configContentType)
+            for (name, index) in old.namedRefs where name.starts(with: Array("composefs.image.boot".utf8)) {
+                configStream.addNamedRef(name, digest: old.streamRefs[index])
+            }
+        }
+        let configStreamDigest = try repository.writeStream(configStream, named: configName)
+
+        // Manifest stream: the raw JSON, the config, the layers.
+        let manifestName = "oci-manifest-" + manifestDigest.description
+        var manifestStream = SplitStream(algorithm: repository.algorithm, contentType: Self.manifestContentType)
+        manifestStream.append(object: try repository.storeObject(manifestBytes), size: UInt64(manifestBytes.count))
+        manifestStream.addNamedRef(Array(("config:" + configDescriptor.digest.description).utf8), digest: configStreamDigest)
+        for (diffID, digest) in zip(diffIDs, layerStreams) { manifestStream.addNamedRef(Array(diffID.description.utf8), digest: digest) }
+        let manifestStreamDigest = try repository.writeStream(manifestStream, named: manifestName)
+        if let tag { try repository.setStreamRef(ImageTags.refPath(tag), to: manifestName) }
+
+        return Result(
+            manifestDigest: manifestDigest, configDigest: configDescriptor.digest,
+            manifestStream: Hex.encode(manifestStreamDigest), configStream: Hex.encode(configStreamDigest), image: Hex.encode(image),
+            layersImported: missing.count, layersPresent: Set(diffIDs).count - missing.count, tag: tag)
+    }
+
+    /// Imports layers on `jobs` threads, taking the next largest as one finishes.
+    private func importLayers(_ layers: [(descriptor: ImageSpec.Descriptor, diffID: OCIDigest)], blobs: [(path: String, offset: UInt64)]) throws {
+        let next = WorkCounter(count: layers.count)
+        let failures = Failures()
+        let repository = self.repository
+        DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, layers.count))) { _ in
+            while let index = next.take() {
+                do {
+                    try LayerImporter.importLayer(blob: blobs[index].path, at: blobs[index].offset, descriptor: layers[index].descriptor, diffID: layers[index].diffID, into: repository)
+                } catch {
+                    failures.record(index, error)
+                }
+            }
+        }
+        if let error = failures.first { throw error }
+    }
+
+    /// cairn writes composefs formats 0 and 1; a repository whose default is 2 (composefs-rs's
+    /// older default) needs composefs-rs to pull.
+    static func checkFormat(_ repository: Repository) throws {
+        guard repository.metadata.defaultFormat <= 1 else {
+            throw OCIError("\(repository.path) makes EROFS format \(repository.metadata.defaultFormat) images, which cairn does not write (it writes 0 and 1)")
+        }
+    }
+}
+
+/// The first error (by item number) of concurrent work.
+private final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors = [(Int, any Error)]()
+
+    func record(_ index: Int, _ error: any Error) { lock.withLock { errors.append((index, error)) } }
+    var first: (any Error)? { lock.withLock { errors.min { $0.0 < $1.0 }?.1 } }
+}
+
+/// OCI tags as composefs-rs stores them: `streams/refs/oci/<tag>` with `%` as `%25` and `/` as `%2F`.
+public enum ImageTags {
+    public static func check(_ tag: String) throws {
+        guard !tag.isEmpty, !tag.hasPrefix("@"), !tag.contains("\0") else {
+            throw OCIError("'\(tag)' is not a tag (empty, or starting with '@', which names a digest)")
+        }
+    }
+
+    public static func encode(_ tag: String) -> String {
+        tag.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+    }
+
+    /// One pass: only `%2F` and `%25` are decoded.
+    public static func decode(_ name: String) -> String {
+        var out = ""
+        var rest = Substring(name)
+        while let percent = rest.firstIndex(of: "%") {
+            out += rest[..<percent]
+            let code = rest[percent...].prefix(3)
+            if code == "%2F" { out += "/" } else if code == "%25" { out += "%" } else { out += code }
+            rest = rest[rest.index(percent, offsetBy: code.count)...]
+        }
+        return out + rest
+    }
+
+    public static func refPath(_ tag: String) -> String { "oci/" + encode(tag) }
+}

@@ -1,0 +1,69 @@
+import CairnCasync
+import CairnComposefs
+import CairnIO
+
+/// The OCI images of a repository, read back through their tags and streams.
+public struct ImageStore {
+    public struct Image: Codable, Sendable {
+        public var tag: String
+        public var manifestDigest: OCIDigest
+        public var configDigest: OCIDigest?
+        /// The composefs image's fs-verity digest (hex), if the config names one.
+        public var image: String?
+    }
+
+    let repository: Repository
+
+    public init(_ repository: Repository) { self.repository = repository }
+
+    /// Every tagged image, in tag order.
+    public func images() throws -> [Image] {
+        try repository.streamRefs(under: "oci").map { ref, stream in try describe(tag: ImageTags.decode(ref), manifestStream: stream) }
+            .sorted { $0.tag < $1.tag }
+    }
+
+    /// A tag, or `@sha256:…` / `sha256:…` for a pulled manifest by digest.
+    public func image(named name: String) throws -> Image {
+        let digestText = name.hasPrefix("@") ? String(name.dropFirst()) : name
+        if let digest = OCIDigest(digestText) {
+            let stream = "oci-manifest-" + digest.description
+            guard try repository.streamDigest(named: stream) != nil else { throw OCIError("no image with the manifest \(digest) in \(repository.path)") }
+            return try describe(tag: name, manifestStream: stream)
+        }
+        try ImageTags.check(name)
+        guard let stream = try repository.streamRef(ImageTags.refPath(name)) else { throw OCIError("no image is tagged '\(name)' in \(repository.path)") }
+        return try describe(tag: name, manifestStream: stream)
+    }
+
+    private func describe(tag: String, manifestStream: String) throws -> Image {
+        guard manifestStream.hasPrefix("oci-manifest-"), let digest = OCIDigest(manifestStream.dropFirst("oci-manifest-".count)) else {
+            throw OCIError("tag '\(tag)' points at \(manifestStream), which is no manifest stream")
+        }
+        guard let manifestDigest = try repository.streamDigest(named: manifestStream) else {
+            throw OCIError("tag '\(tag)' points at the stream \(manifestStream), which is missing")
+        }
+        let manifest = try repository.readStream(manifestDigest, contentType: ImagePuller.manifestContentType)
+        var image = Image(tag: tag, manifestDigest: digest)
+        let configPrefix = Array("config:".utf8)
+        guard let (name, index) = manifest.namedRefs.first(where: { $0.name.starts(with: configPrefix) }) else { return image }
+        image.configDigest = OCIDigest(String(decoding: name.dropFirst(configPrefix.count), as: UTF8.self))
+        let config = try repository.readStream(manifest.streamRefs[index], contentType: ImagePuller.configContentType)
+        if let (_, imageIndex) = config.namedRefs.first(where: { $0.name == Array(ImagePuller.imageRefName.utf8) }) {
+            image.image = Hex.encode(config.streamRefs[imageIndex])
+        }
+        return image
+    }
+
+    /// Points `tag` at the image `name` names.
+    public func tag(_ name: String, as tag: String) throws {
+        let image = try image(named: name)
+        try ImageTags.check(tag)
+        try repository.setStreamRef(ImageTags.refPath(tag), to: "oci-manifest-" + image.manifestDigest.description)
+    }
+
+    /// Removes a tag; its image stays until a GC finds nothing else keeps it.
+    public func untag(_ tag: String) throws {
+        try ImageTags.check(tag)
+        guard try repository.removeStreamRef(ImageTags.refPath(tag)) else { throw OCIError("no image is tagged '\(tag)' in \(repository.path)") }
+    }
+}

@@ -1,0 +1,128 @@
+import CairnComposefs
+import CairnErofs
+import CairnIO
+import SystemPackage
+
+/// Imports a tar layer into a repository as composefs-rs does (reference/composefs.md §3.3):
+/// the content of every regular file over 64 bytes becomes an object; headers, padding, small
+/// files and the end-of-archive (GNU record padding included) stay inline in the layer's
+/// splitstream, so the stream reassembles into the exact tar whose SHA-256 is the diff_id.
+public enum LayerImporter {
+    /// Files up to this size stay inline (a format constant: it decides every image digest).
+    public static let inlineLimit: UInt64 = 64
+    public static let contentType = SplitStream.contentType("ocilayer")
+
+    /// Imports the blob in the file `blob` from `offset` (described by `descriptor`, expected to decompress to
+    /// `diffID`) and names its stream `oci-layer-<diffID>` once both digests check out.
+    /// Returns the stream's digest.
+    @discardableResult
+    public static func importLayer(blob: String, at offset: UInt64 = 0, descriptor: ImageSpec.Descriptor, diffID: OCIDigest, into repository: Repository) throws -> [UInt8] {
+        let mediaType = descriptor.mediaType ?? "application/vnd.oci.image.layer.v1.tar"
+        guard let compression = BlobReader.compression(ofLayerType: mediaType) else {
+            throw OCIError("layer \(descriptor.digest) has the media type \(mediaType), which is not a tar layer")
+        }
+        let reader = try BlobReader(file: try File.open(blob, .readOnly), at: offset, name: descriptor.digest.description, digest: descriptor.digest, size: descriptor.size, compression: compression)
+        var tar = TarReader(Splitter(blob: reader, repository: repository))
+        do {
+            while try tar.next() != nil {}
+        } catch let error as TarError {
+            throw OCIError("layer \(descriptor.digest): \(error)")
+        }
+        var splitter = tar.source
+        splitter.stream.append(inline: try reader.readRest())
+        let content = try reader.finish()
+        guard content == diffID else { throw OCIError("layer \(descriptor.digest) decompresses to \(content), not the diff_id \(diffID) its config names") }
+        return try repository.writeStream(splitter.stream, named: "oci-layer-" + diffID.description)
+    }
+
+    /// The source the tar walk reads while the layer is split: every byte it reads goes inline
+    /// into the stream, except a large file's content, which goes to an object.
+    struct Splitter: TarSource {
+        let blob: BlobReader
+        let repository: Repository
+        var stream: SplitStream
+        var offset: UInt64 = 0
+
+        init(blob: BlobReader, repository: Repository) {
+            (self.blob, self.repository) = (blob, repository)
+            stream = SplitStream(algorithm: repository.algorithm, contentType: LayerImporter.contentType)
+        }
+
+        mutating func read(_ count: Int) throws -> [UInt8]? {
+            guard let bytes = try blob.read(count) else { return nil }
+            stream.append(inline: bytes)
+            offset += UInt64(count)
+            return bytes
+        }
+
+        mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
+            let padded = (size + 511) / 512 * 512
+            guard LayerImporter.isExternal(entry, size: size) else { return try inlineData(size, of: entry, in: "layer \(blob.name)") }
+            let object = try Repository.ObjectWriter(repository)
+            try blob.stream(size) { try object.write($0) }
+            let digest = try object.commit()
+            stream.append(object: digest, size: size)
+            offset += size
+            if padded > size {
+                guard try read(Int(padded - size)) != nil else { throw TarError(entry, "lacks the padding after its data") }
+            }
+            return .object(digest)
+        }
+    }
+
+    /// Whether an entry's data is an object: regular files (not hard links) over 64 bytes.
+    static func isExternal(_ entry: TarEntry, size: UInt64) -> Bool {
+        entry.fileType == .regular && !entry.isHardLink && size > inlineLimit
+    }
+
+    /// A layer's splitstream read back as a tar: headers from the inline bytes, a large file's
+    /// data as the object that holds it.
+    struct StreamSource: TarSource {
+        let stream: SplitStream
+        let name: String
+        private var chunk = 0
+        private var position = 0
+        var offset: UInt64 = 0
+
+        init(_ stream: SplitStream, name: String) { (self.stream, self.name) = (stream, name) }
+
+        mutating func read(_ count: Int) throws -> [UInt8]? {
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(count)
+            while bytes.count < count, chunk < stream.chunks.count {
+                guard case .inline(let inline) = stream.chunks[chunk] else {
+                    throw OCIError("layer stream \(name) has an object where tar headers belong (at byte \(offset + UInt64(bytes.count)))")
+                }
+                let take = min(count - bytes.count, inline.count - position)
+                bytes += inline[position..<(position + take)]
+                position += take
+                if position == inline.count { (chunk, position) = (chunk + 1, 0) }
+            }
+            if bytes.isEmpty { return nil }
+            guard bytes.count == count else { throw OCIError("layer stream \(name) ends inside a tar header") }
+            offset += UInt64(count)
+            return bytes
+        }
+
+        mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
+            let padded = (size + 511) / 512 * 512
+            guard LayerImporter.isExternal(entry, size: size) else { return try inlineData(size, of: entry, in: "layer stream \(name)") }
+            guard chunk < stream.chunks.count, position == 0, case .external(let index) = stream.chunks[chunk] else {
+                throw OCIError("layer stream \(name) keeps \(RawPath.display(entry.path)) (\(size) bytes) inline, where an object belongs")
+            }
+            chunk += 1
+            offset += size
+            if padded > size { _ = try read(Int(padded - size)) }
+            return .object(stream.objectRefs[index])
+        }
+    }
+}
+
+extension TarSource {
+    /// Data kept inline (small files, special files' odd data): its bytes, padding dropped.
+    mutating func inlineData(_ size: UInt64, of entry: TarEntry, in name: String) throws -> TarData {
+        guard size > 0 else { return .none }
+        guard let bytes = try read(Int((size + 511) / 512 * 512)) else { throw OCIError("\(name) ends inside the data of \(RawPath.display(entry.path))") }
+        return .inline(Array(bytes.prefix(Int(size))))
+    }
+}

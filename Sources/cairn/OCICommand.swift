@@ -1,0 +1,90 @@
+import ArgumentParser
+import CairnCasync
+import CairnComposefs
+import CairnErofs
+import CairnIO
+import CairnOCI
+import FoundationEssentials
+
+struct OCICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oci",
+        abstract: "Pull OCI images into a composefs repository and work with them.",
+        subcommands: [Pull.self, Images.self, Dump.self, Tag.self, Untag.self]
+    )
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pull an image: import its layers, write its composefs image, tag it.",
+            discussion: "SOURCE is oci:DIR[:REF]. The tag (default: SOURCE itself) keeps the manifest, config, layers and composefs image alive through garbage collection.")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "The image: oci:DIR[:REF].") var source: String
+        @Argument(help: "The tag to give it (default: SOURCE).") var tag: String?
+        @Option(help: "The platform to take from a multi-platform image: os/arch[/variant] (default: this machine's).") var platform: String?
+        @Flag(help: "Keep user.* xattrs in the composefs image (by default only security.capability stays).") var keepUserXattrs = false
+        @Option(help: "Layers imported at once.") var jobs = 2
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            var options = ImagePuller.Options()
+            if let platform {
+                guard let parsed = ImageSpec.Platform(platform) else { throw ValidationError("--platform \(platform) is not os/arch[/variant]") }
+                options.platform = parsed
+            }
+            options.xattrs = keepUserXattrs ? .keepUserXattrs : .allowlistOnly
+            options.jobs = max(1, jobs)
+            let result = try await ImagePuller(repository: try repository.open(), options: options).pull(try ImageReference.source(source), tag: tag ?? source)
+            if json { return try printJSON(result) }
+            print("\(result.tag ?? source): manifest \(result.manifestDigest), \(result.layersImported) layers imported, \(result.layersPresent) present")
+            print("image \(result.image)")
+        }
+    }
+
+    struct Images: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tagged images.")
+
+        @OptionGroup var repository: RepositoryOption
+        @Flag(help: "Print the list as JSON.") var json = false
+
+        func run() async throws {
+            let images = try ImageStore(try repository.open()).images()
+            if json { return try printJSON(images) }
+            for image in images { print("\(image.tag)\t\(image.manifestDigest)\t\(image.image ?? "-")") }
+        }
+    }
+
+    struct Dump: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the dumpfile (composefs-dump(5)) of an image's merged tree.")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
+
+        func run() async throws {
+            let repository = try repository.open()
+            let image = try ImageStore(repository).image(named: name)
+            guard let hex = image.image, let digest = Hex.decode(hex) else { throw CommandFailure("\(name) has no composefs image (pull it again to make one)") }
+            let erofs = try ErofsImage(try FileImage(path: repository.objectPath(digest)))
+            try File.writeStandardOutput(Dumpfile.write(try ComposefsImage.read(erofs)))
+        }
+    }
+
+    struct Tag: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give an image another tag.")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
+        @Argument(help: "The new tag.") var tag: String
+
+        func run() async throws { try ImageStore(try repository.open()).tag(name, as: tag) }
+    }
+
+    struct Untag: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a tag (the next repo gc frees what nothing else keeps).")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "The tag.") var tag: String
+
+        func run() async throws { try ImageStore(try repository.open()).untag(tag) }
+    }
+}
