@@ -223,6 +223,26 @@ public final class Repository: @unchecked Sendable {
         return stream
     }
 
+    /// Hands `body` the bytes `stream` stands for, in order: inline bytes as they are, each
+    /// object whole (read in 1 MiB pieces).
+    public func reassemble(_ stream: SplitStream, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        for chunk in stream.chunks {
+            switch chunk {
+            case .inline(let bytes):
+                try bytes.withUnsafeBytes(body)
+            case .external(let index):
+                let object = try File.open(objectPath(stream.objectRefs[index]), .readOnly)
+                var offset: UInt64 = 0
+                while case let got = try object.read(into: buffer, at: offset), got > 0 {
+                    try body(UnsafeRawBufferPointer(rebasing: buffer[..<got]))
+                    offset += UInt64(got)
+                }
+            }
+        }
+    }
+
     /// Points `streams/refs/<ref>` at the stream `name` (by name, so rewriting the stream keeps the ref).
     public func setStreamRef(_ ref: String, to name: String) throws {
         try requireWritable()

@@ -54,6 +54,24 @@ public struct ImageStore {
         return image
     }
 
+    /// Reassembles every layer stream and checks that it is the tar its name says (its SHA-256
+    /// is the diff_id in the name): one sentence per layer that is not.
+    public func checkLayers() throws -> [String] {
+        var problems = [String]()
+        for name in try FileSystem.contents(of: repository.path + "/streams").sorted() where name.hasPrefix("oci-layer-") {
+            guard let diffID = OCIDigest(name.dropFirst("oci-layer-".count)), let digest = try repository.streamDigest(named: name) else { continue }
+            do {
+                let hasher = DigestAlgorithm.sha256.makeHasher()
+                try repository.reassemble(try repository.readStream(digest, contentType: LayerImporter.contentType)) { hasher.update($0) }
+                let actual = OCIDigest(sha256: hasher.finalize())
+                if actual != diffID { problems.append("layer stream \(name) reassembles to \(actual)") }
+            } catch {
+                problems.append("layer stream \(name) cannot be reassembled: \(error)")
+            }
+        }
+        return problems
+    }
+
     /// Points `tag` at the image `name` names.
     public func tag(_ name: String, as tag: String) throws {
         let image = try image(named: name)

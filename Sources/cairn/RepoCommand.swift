@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnComposefs
+import CairnOCI
 import FoundationEssentials
 
 struct RepoCommand: AsyncParsableCommand {
@@ -52,14 +53,16 @@ struct RepoCommand: AsyncParsableCommand {
     struct Fsck: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check that every object a tag or ref reaches is present and matches its digest.",
-            discussion: "Also checks that every stream decodes, every image a ref names parses, and every streams/ and images/ link points at an object. Exit 1 if anything is wrong.")
+            discussion: "Also checks that every stream decodes, every image a ref names parses, every streams/ and images/ link points at an object, and every OCI layer stream reassembles into the tar its diff_id names. Exit 1 if anything is wrong.")
 
         @OptionGroup var repository: RepositoryOption
         @Option(name: .customLong("root"), help: "Also check from this top-level name of streams/ or images/ (repeatable).") var roots: [String] = []
         @Flag(help: "Print the report as JSON.") var json = false
 
         func run() async throws {
-            let report = try repository.open().check(extraRoots: roots)
+            let repository = try repository.open()
+            var report = try repository.check(extraRoots: roots)
+            report.problems += try ImageStore(repository).checkLayers()
             if json {
                 try printJSON(report)
             } else {

@@ -74,7 +74,17 @@ import Testing
         // Pulled again: nothing imported, the same image.
         let again = try Self.pull(repo, "oci:\(layout):v2", "again")
         #expect(again["layersImported"] as? Int == 0 && again["image"] as? String == second["image"] as? String)
-        #expect(try cairn("repo", "fsck", "--repo", repo).succeeded)
+        let fsck = try cairn("repo", "fsck", "--repo", repo)
+        #expect(fsck.succeeded && fsck.stdout.contains("ok:"), "\(fsck.stdout)")
+
+        // Every layer stream reassembles into its tar; one pointed at another layer's stream does not.
+        let layers = try FileManager.default.contentsOfDirectory(atPath: repo + "/streams").filter { $0.hasPrefix("oci-layer-") }.sorted()
+        #expect(layers.count == 3)
+        let other = try FileManager.default.destinationOfSymbolicLink(atPath: repo + "/streams/" + layers[1])
+        try FileManager.default.removeItem(atPath: repo + "/streams/" + layers[0])
+        try FileManager.default.createSymbolicLink(atPath: repo + "/streams/" + layers[0], withDestinationPath: other)
+        let broken = try cairn("repo", "fsck", "--repo", repo)
+        #expect(!broken.succeeded && broken.stdout.contains("layer stream \(layers[0]) reassembles to"), "\(broken.stdout)")
     }
 
     /// zstd layers (skopeo) and plain ones give the same layers and so the same image.
