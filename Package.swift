@@ -80,7 +80,13 @@ let package = Package(
         // OCI images into a composefs repository: image spec, layouts, layer import, tree merge, pull.
         .target(
             name: "CairnOCI",
-            dependencies: ["CairnComposefs", "CairnErofs", "CairnCasync", "CairnIO", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: [
+                "CairnComposefs", "CairnErofs", "CairnCasync", "CairnIO", "CairnStores",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "cairn",

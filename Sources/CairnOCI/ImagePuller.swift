@@ -51,7 +51,7 @@ public struct ImagePuller {
         var manifest = try ImageSpec.decode(ImageSpec.Manifest.self, from: manifestBytes, naming: "manifest \(manifestDigest) of \(source.name)")
         if manifest.isIndex {
             let chosen = try ImageSpec.select(options.platform, in: manifest, naming: source.name)
-            manifestBytes = try await source.verifiedBlob(chosen)
+            manifestBytes = try await source.manifest(chosen)
             manifestDigest = chosen.digest
             manifest = try ImageSpec.decode(ImageSpec.Manifest.self, from: manifestBytes, naming: "manifest \(manifestDigest) of \(source.name)")
         }

@@ -8,6 +8,8 @@ public protocol ImageSource: Sendable {
     var name: String { get }
     /// The manifest or index the reference names, and its digest.
     func topManifest() async throws -> (bytes: [UInt8], digest: OCIDigest)
+    /// A manifest a top index lists, checked against its digest.
+    func manifest(_ descriptor: ImageSpec.Descriptor) async throws -> [UInt8]
     /// A blob, as a file that holds it from `offset` (not yet checked against its digest).
     func blob(_ descriptor: ImageSpec.Descriptor) async throws -> (path: String, offset: UInt64)
 }
@@ -56,6 +58,8 @@ public struct OCILayoutSource: ImageSource {
         return (try await verifiedBlob(chosen), chosen.digest)
     }
 
+    public func manifest(_ descriptor: ImageSpec.Descriptor) async throws -> [UInt8] { try await verifiedBlob(descriptor) }
+
     public func blob(_ descriptor: ImageSpec.Descriptor) async throws -> (path: String, offset: UInt64) {
         let path = directory + "/blobs/sha256/" + descriptor.digest.hex
         guard FileSystem.exists(path) else { throw OCIError("\(name) lacks the blob \(descriptor.digest)") }
@@ -65,13 +69,15 @@ public struct OCILayoutSource: ImageSource {
 
 /// Parses skopeo's transport syntax into a source.
 public enum ImageReference {
-    public static func source(_ reference: String) throws -> any ImageSource {
+    /// - Parameters: `verifyTLS` and `credentials` apply to `docker://` references.
+    public static func source(_ reference: String, verifyTLS: Bool = true, credentials: String? = nil) throws -> any ImageSource {
+        if reference.hasPrefix("docker://") { return try RegistrySource(reference, verifyTLS: verifyTLS, credentials: credentials) }
         if reference.hasPrefix("oci:") {
             let rest = reference.dropFirst(4)
             let parts = rest.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard !parts[0].isEmpty else { throw OCIError("\(reference) names no directory") }
             return OCILayoutSource(directory: parts[0], reference: parts.count == 2 && !parts[1].isEmpty ? parts[1] : nil, name: reference)
         }
-        throw OCIError("\(reference) is not an image reference cairn reads (oci:DIR[:REF])")
+        throw OCIError("\(reference) is not an image reference cairn reads (oci:DIR[:REF], docker://HOST/NAME[:TAG|@DIGEST])")
     }
 }

@@ -16,14 +16,16 @@ struct OCICommand: AsyncParsableCommand {
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pull an image: import its layers, write its composefs image, tag it.",
-            discussion: "SOURCE is oci:DIR[:REF]. The tag (default: SOURCE itself) keeps the manifest, config, layers and composefs image alive through garbage collection.")
+            discussion: "SOURCE is oci:DIR[:REF] or docker://HOST/NAME[:TAG|@DIGEST]. The tag (default: SOURCE itself) keeps the manifest, config, layers and composefs image alive through garbage collection. Registry credentials come from --creds, else $REGISTRY_AUTH_FILE, containers' auth.json or ~/.docker/config.json.")
 
         @OptionGroup var repository: RepositoryOption
-        @Argument(help: "The image: oci:DIR[:REF].") var source: String
+        @Argument(help: "The image: oci:DIR[:REF] or docker://HOST/NAME[:TAG|@DIGEST].") var source: String
         @Argument(help: "The tag to give it (default: SOURCE).") var tag: String?
         @Option(help: "The platform to take from a multi-platform image: os/arch[/variant] (default: this machine's).") var platform: String?
         @Flag(help: "Keep user.* xattrs in the composefs image (by default only security.capability stays).") var keepUserXattrs = false
         @Option(help: "Layers imported at once.") var jobs = 2
+        @Option(help: "Registry credentials, user:password.") var creds: String?
+        @Option(name: .customLong("tls-verify"), help: "false: speak plain HTTP to the registry (a local one).") var tlsVerify = true
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() async throws {
@@ -34,7 +36,7 @@ struct OCICommand: AsyncParsableCommand {
             }
             options.xattrs = keepUserXattrs ? .keepUserXattrs : .allowlistOnly
             options.jobs = max(1, jobs)
-            let result = try await ImagePuller(repository: try repository.open(), options: options).pull(try ImageReference.source(source), tag: tag ?? source)
+            let result = try await ImagePuller(repository: try repository.open(), options: options).pull(try ImageReference.source(source, verifyTLS: tlsVerify, credentials: creds), tag: tag ?? source)
             if json { return try printJSON(result) }
             print("\(result.tag ?? source): manifest \(result.manifestDigest), \(result.layersImported) layers imported, \(result.layersPresent) present")
             print("image \(result.image)")

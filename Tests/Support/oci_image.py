@@ -10,6 +10,8 @@
                                   is emptied and takes /usr's mtime, every xattr but
                                   security.capability goes
   oci_image.py plain LAYOUT TAG   adds TAG-plain: image TAG with every layer uncompressed
+  oci_image.py index LAYOUT       adds `multi`: an index of v2 as linux/amd64 and v1 (its config
+                                  saying arm64) as linux/arm64
   oci_image.py hostile LAYOUT NAME  adds image NAME whose only layer is a hostile tar"""
 import gzip
 import hashlib
@@ -141,6 +143,22 @@ def plain(layout, tag):
     json.dump(index, open(index_path, "w"))
 
 
+def index(layout):
+    umoci("config", "--image", f"{layout}:v1", "--tag", "v1-arm64", "--architecture", "arm64")
+    entries = json.load(open(os.path.join(layout, "index.json")))["manifests"]
+    named = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in entries}
+    manifests = [
+        {**{k: named["v2"][k] for k in ("mediaType", "digest", "size")}, "platform": {"architecture": "amd64", "os": "linux"}},
+        {**{k: named["v1-arm64"][k] for k in ("mediaType", "digest", "size")}, "platform": {"architecture": "arm64", "os": "linux"}},
+    ]
+    blob = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}).encode()
+    descriptor = put_blob(layout, blob)
+    top = json.load(open(os.path.join(layout, "index.json")))
+    top["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json", **descriptor,
+                             "annotations": {"org.opencontainers.image.ref.name": "multi"}})
+    json.dump(top, open(os.path.join(layout, "index.json"), "w"))
+
+
 def hostile(layout, name):
     cases = {
         "dotdot": [entry("usr/", tarfile.DIRTYPE, mode=0o755), entry("usr/../../escape", data=b"x")],
@@ -159,6 +177,8 @@ if __name__ == "__main__":
         transform(sys.argv[2])
     elif sys.argv[1] == "plain":
         plain(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "index":
+        index(sys.argv[2])
     elif sys.argv[1] == "hostile":
         hostile(sys.argv[2], sys.argv[3])
     else:

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import CairnIO
 @preconcurrency import Glibc
 
 /// A response read whole: status, headers and body.
@@ -63,39 +64,81 @@ public struct HTTPTransport: Sendable {
     ///   - bodySize: bytes the request sends, which extend its deadline.
     public func send(_ what: String, maximumBody: Int = 256 << 20, bodySize: Int = 0, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
         let allowed = timeout + .seconds(bodySize >> 18)
-        var attempt = 0
+        return try await withRetries(what) {
+            let request = try makeRequest()
+            let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(allowed / .nanoseconds(1))))
+            let expected = request.method == .HEAD ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+            let body: ByteBuffer
+            do { body = try await response.body.collect(upTo: maximumBody) } catch is NIOTooManyBytesError {
+                throw HTTPTransportError("\(what): the body is larger than \(maximumBody) bytes")
+            }
+            let status = response.status.code
+            if let expected, body.readableBytes != expected, response.status != .notModified {
+                return .retry("body ended after \(body.readableBytes) of \(expected) bytes")
+            }
+            if status >= 500 || status == 429 { return .retry("server answered \(status)") }
+            return .done(HTTPResponseData(status: status, headers: response.headers, body: Array(buffer: body)))
+        }
+    }
+
+    /// Like `send`, but a 200 response's body goes to `file` as it arrives (a layer of any size
+    /// in bounded memory); a retried attempt starts the file over. Other statuses come back with
+    /// their (small) body for the caller to interpret, and nothing in `file`.
+    public func download(_ what: String, to file: File, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
+        try await withRetries(what) {
+            try file.truncate(to: 0)
+            let response = try await client.execute(try makeRequest(), deadline: .now() + .nanoseconds(Int64(timeout / .nanoseconds(1))))
+            let status = response.status.code
+            guard status == 200 else {
+                let body = try await response.body.collect(upTo: 1 << 20)
+                if status >= 500 || status == 429 { return .retry("server answered \(status)") }
+                return .done(HTTPResponseData(status: status, headers: response.headers, body: Array(buffer: body)))
+            }
+            let expected = response.headers.first(name: "content-length").flatMap(UInt64.init)
+            var written: UInt64 = 0
+            for try await buffer in response.body {
+                try buffer.withUnsafeReadableBytes { try file.write($0, at: written) }
+                written += UInt64(buffer.readableBytes)
+            }
+            if let expected, written != expected { return .retry("body ended after \(written) of \(expected) bytes") }
+            return .done(HTTPResponseData(status: status, headers: response.headers, body: []))
+        }
+    }
+
+    private enum Attempt<Value> {
+        case done(Value)
+        /// A transient failure, described.
+        case retry(String)
+    }
+
+    /// Runs `attempt` until it is done, retrying transient failures (its own, and connection
+    /// errors and timeouts) with the policy's backoff; TLS failures and malformed requests fail at once.
+    private func withRetries<Value>(_ what: String, _ attempt: () async throws -> Attempt<Value>) async throws -> Value {
+        var count = 0
         while true {
-            attempt += 1
+            count += 1
             let problem: String
             do {
-                let request = try makeRequest()
-                let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(allowed / .nanoseconds(1))))
-                let expected = request.method == .HEAD ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
-                let body = try await response.body.collect(upTo: maximumBody)
-                let status = response.status.code
-                if let expected, body.readableBytes != expected, response.status != .notModified {
-                    problem = "body ended after \(body.readableBytes) of \(expected) bytes"
-                } else if status >= 500 || status == 429 {
-                    problem = "server answered \(status)"
-                } else {
-                    return HTTPResponseData(status: status, headers: response.headers, body: Array(buffer: body))
+                switch try await attempt() {
+                case .done(let value): return value
+                case .retry(let description): problem = description
                 }
             } catch let error as HTTPClientError where Self.isPermanent(error) {
                 throw HTTPTransportError("\(what): \(error)")
             } catch let error as NIOSSLError {
                 // A certificate the client does not trust stays untrusted on every attempt.
                 throw HTTPTransportError("\(what): TLS failed: \(error) (a private CA can be given in SSL_CERT_FILE)")
-            } catch is NIOTooManyBytesError {
-                throw HTTPTransportError("\(what): the body is larger than \(maximumBody) bytes")
+            } catch let error as HTTPTransportError {
+                throw error
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 problem = "\(error)"
             }
-            guard attempt < retry.attempts else {
-                throw HTTPTransportError("\(what): \(problem) (gave up after \(attempt) attempts)")
+            guard count < retry.attempts else {
+                throw HTTPTransportError("\(what): \(problem) (gave up after \(count) attempts)")
             }
-            try await Task.sleep(for: retry.delay(afterAttempt: attempt))
+            try await Task.sleep(for: retry.delay(afterAttempt: count))
         }
     }
 
