@@ -13,7 +13,11 @@ on the PATH.
 Inputs, made once and reused: v1.ero (an uncompressed EROFS image of ~650 MB of system files),
 v2.ero (the same tree with ~5% of its files changed) and rand.bin (512 MiB of random bytes).
 Run through bench/run.sh, which builds cairn and sets CAIRN.
-BENCH_ONLY=v1,rand,seeded,upload,http,publish,pull,erofs,composefs (comma-separated) runs only those
+OCI images (bench group oci): `cairn oci pull` of a four-layer image (~400 MB of system files) from
+docker-registry on loopback into an empty repository, and into one holding the previous version,
+against `skopeo copy docker://… oci:DIR` of the same image (which only downloads and verifies the
+blobs: the floor any pull pays; into a layout already holding the previous version for the second).
+BENCH_ONLY=v1,rand,seeded,upload,http,publish,pull,erofs,composefs,oci (comma-separated) runs only those
 groups; default all.
 """
 import filecmp
@@ -27,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from servers import Moto, Nginx
+from servers import Moto, Nginx, Registry
 
 CAIRN = os.environ["CAIRN"]
 WORK = Path(os.environ.get("BENCH_WORK") or Path(__file__).parent / "work").resolve()
@@ -36,9 +40,9 @@ TOOLS = ("casync", "cairn")
 SPEEDUP_TARGETS = {"make": 1.8, "make, full store": 1.8, "extract": 1.7, "seeded extract": 4.0,
                    "upload to S3": 1.5, "extract, HTTP": 4.0, "publish, empty": 2.0, "publish, on v1": 2.0,
                    "pull, HTTP": 3.0, "mkfs.erofs": 1.5, "mkcomposefs, empty store": 1.5,
-                   "mkcomposefs, full store": 1.5}
+                   "mkcomposefs, full store": 1.5, "oci pull, empty": 1 / 1.3, "oci pull, on v1": 1.0}
 GROUPS = {"v1": "v1.ero", "rand": "rand.bin", "seeded": None, "upload": None, "http": None, "publish": None,
-          "pull": None, "erofs": None, "composefs": None}
+          "pull": None, "erofs": None, "composefs": None, "oci": None}
 # The tree the EROFS and composefs groups put in images (several GB of system files).
 IMAGE_TREE = Path(os.environ.get("BENCH_TREE", "/usr/lib"))
 IMAGE_UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
@@ -580,6 +584,83 @@ def bench_composefs(results):
         remove(images[tool])
 
 
+# The layers of the OCI image the oci group pulls: v1 has all four, v2 changes the last.
+OCI_LAYERS = ["usr/lib/python3.11", "usr/share/locale", "usr/share/doc", "usr/share/perl5"]
+
+
+def make_oci_layout():
+    """Builds (once) an OCI layout with v1 (one layer per OCI_LAYERS entry) and v2 (v1 with the
+    last layer's files touched and /usr/lib/python3 added), with umoci."""
+    layout = WORK / "oci-layout"
+    if (layout / "index.json").exists():
+        return layout
+    build = WORK / "oci-build"
+    remove(build)
+    build.mkdir(parents=True)
+    run(["umoci", "init", "--layout", build / "img"])
+    run(["umoci", "new", "--image", f"{build / 'img'}:v0"])
+    previous = "v0"
+    for number, source in enumerate(OCI_LAYERS, start=1):
+        bundle = build / f"bundle{number}"
+        run(["umoci", "unpack", "--image", f"{build / 'img'}:{previous}", bundle])
+        target = bundle / "rootfs" / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        run(["cp", "-a", Path("/") / source, target])
+        tag = "v1" if number == len(OCI_LAYERS) else f"layer{number}"
+        run(["umoci", "repack", "--image", f"{build / 'img'}:{tag}", bundle])
+        remove(bundle)
+        previous = tag
+    bundle = build / "bundle-v2"
+    run(["umoci", "unpack", "--image", f"{build / 'img'}:layer{len(OCI_LAYERS) - 1}", bundle])
+    run(["cp", "-a", Path("/") / OCI_LAYERS[-1], bundle / "rootfs" / OCI_LAYERS[-1]])
+    for path in sorted((bundle / "rootfs" / OCI_LAYERS[-1]).rglob("*.pm"))[::20]:
+        path.write_bytes(path.read_bytes() + b"\n# changed in v2\n")
+    run(["cp", "-a", "/usr/lib/python3", bundle / "rootfs/usr/lib/python3"])
+    run(["umoci", "repack", "--image", f"{build / 'img'}:v2", bundle])
+    remove(bundle)
+    run(["umoci", "gc", "--layout", build / "img"])
+    (build / "img").rename(layout)
+    remove(build)
+    return layout
+
+
+def bench_oci(results):
+    """`cairn oci pull docker://…` against `skopeo copy docker://… oci:DIR` from docker-registry
+    on loopback: into an empty repository (layout), and into one holding v1."""
+    layout = make_oci_layout()
+    targets = {"casync": WORK / "casync" / "oci-copy", "cairn": WORK / "cairn" / "oci-repo"}
+    labels = {"casync": "skopeo copy"}
+    with Registry(WORK / "registry") as registry:
+        for tag in ("v1", "v2"):
+            run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:{tag}", f"docker://{registry.host}/bench/os:{tag}"])
+
+        def command(tool, tag="v2"):
+            source = f"docker://{registry.host}/bench/os:{tag}"
+            if tool == "cairn":
+                return [CAIRN, "oci", "pull", "--repo", targets["cairn"], "--tls-verify=false", source, tag]
+            return ["skopeo", "copy", "-q", "--src-tls-verify=false", source, f"oci:{targets['casync']}:{tag}"]
+
+        def empty(tool):
+            discard_store(targets[tool])
+            if tool == "cairn":
+                run([CAIRN, "repo", "init", "--insecure", "--repo", targets["cairn"]])
+
+        def with_v1(tool):
+            empty(tool)
+            if subprocess.run(command(tool, "v1"), stdout=subprocess.DEVNULL).returncode != 0:
+                sys.exit(f"FAILED: {tool} could not pull v1")
+
+        def check(tool):
+            if tool == "cairn" and subprocess.run([CAIRN, "repo", "fsck", "--repo", targets["cairn"]], stdout=subprocess.DEVNULL).returncode != 0:
+                sys.exit("FAILED: cairn repo fsck after the pull")
+
+        bench(results, "oci pull, empty", "v2", command, prepare=empty, check=check, server=registry, labels=labels)
+        bench(results, "oci pull, on v1", "v2", command, prepare=with_v1, check=check, server=registry, labels=labels)
+    for tool in TOOLS:
+        discard_store(targets[tool])
+    remove(WORK / "registry")
+
+
 def selected_groups():
     only = [word.strip() for word in os.environ.get("BENCH_ONLY", "").split(",") if word.strip()]
     groups = {ALIASES.get(word, word) for word in only} or set(GROUPS)
@@ -629,6 +710,8 @@ def main():
         bench_erofs(results)
     if "composefs" in groups:
         bench_composefs(results)
+    if "oci" in groups:
+        bench_oci(results)
     print_table(results)
     empty_trash(settle=False)
     print(f"whole run: {(time.monotonic() - started) / 60:.1f} min")

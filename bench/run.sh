@@ -18,6 +18,11 @@ if wants upload || wants publish; then
     hash -r; if command -v pyenv >/dev/null; then pyenv rehash; fi
     command -v aws >/dev/null || { echo "bench: aws (PyPI awscli) is installed but not on PATH" >&2; exit 1; }
 fi
+if wants oci; then
+    for tool in umoci skopeo docker-registry; do
+        command -v "$tool" >/dev/null || { echo "bench: $tool is required (packages umoci, skopeo, docker-registry: scripts/install-deps.sh)" >&2; exit 1; }
+    done
+fi
 if wants http || wants pull; then
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "bench: nginx is required (package nginx)" >&2; exit 1; }
 fi

@@ -191,3 +191,37 @@ http {{
         accepts, handled, requests = map(int, status.splitlines()[2].split())
         self.status_requests = getattr(self, "status_requests", 0) + 1
         return Counter({"connections": accepts - self.status_requests, "GET": requests - self.status_requests})
+
+
+class Registry(Server):
+    """Debian's docker-registry (distribution) on a free port, storing under `root`."""
+
+    def __init__(self, root):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.dir = Path(tempfile.mkdtemp(prefix="cairn-bench-registry-"))
+        self.log = self.dir / "registry.log"
+        (self.dir / "config.yml").write_text(f"""version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: {Path(root).resolve()}
+http:
+  addr: {self.host}
+  secret: benchsecret
+""")
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(["docker-registry", "serve", self.dir / "config.yml"],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        self._wait_until_ready(f"http://{self.host}/v2/")
+
+    def close(self):
+        stop(self.process, "terminate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cpu(self):
+        return cpu_seconds(self.process.pid)
+
+    def requests(self):
+        return {}

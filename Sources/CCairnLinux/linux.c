@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/fsverity.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -57,4 +58,20 @@ int cairn_measure_verity(int fd, uint8_t *digest, uint16_t size) {
 
 int cairn_syncfs(int fd) {
     return syncfs(fd);
+}
+
+int cairn_open_unnamed(const char *directory, unsigned int mode) {
+    return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+}
+
+int cairn_link_unnamed(int fd, const char *path) {
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
+int cairn_reopen_read_only(int fd) {
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    return open(self, O_RDONLY | O_CLOEXEC);
 }

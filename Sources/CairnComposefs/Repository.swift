@@ -1,5 +1,6 @@
 import CairnCasync
 import CairnIO
+import Synchronization
 import SystemPackage
 
 /// A composefs repository in composefs-rs's on-disk format (reference/composefs.md §1):
@@ -20,6 +21,13 @@ public final class Repository: @unchecked Sendable {
     /// fine, writing is refused.
     public var isReadOnly: Bool { !metadata.unknownReadOnlyFeatures.isEmpty }
     private let lock: File
+    /// What writers have learned: fan-out directories that exist, and whether the file
+    /// system has turned down fs-verity.
+    private let state = Mutex(WriterState())
+    private struct WriterState {
+        var fanOuts = Set<String>()
+        var noVerity = false
+    }
 
     public var algorithm: FsVerityAlgorithm { metadata.algorithm }
 
@@ -110,10 +118,12 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// A new object written piece by piece, its digest computed on the way (a layer's file
-    /// content as it streams out of the tar): a temporary file in `objects/` until `commit`.
+    /// content as it streams out of the tar): a file with no name (O_TMPFILE) in `objects/`, or
+    /// a temporary name where the file system has no O_TMPFILE, until `commit`.
     public final class ObjectWriter {
         let repository: Repository
-        let temporary: String
+        /// The temporary name, when the file has one.
+        private let temporary: String?
         var file: File?
         private var hasher: FsVerityHasher
         public private(set) var size: UInt64 = 0
@@ -122,8 +132,13 @@ public final class Repository: @unchecked Sendable {
         public init(_ repository: Repository) throws {
             try repository.requireWritable()
             self.repository = repository
-            temporary = repository.path + "/objects/.#" + FileSystem.randomSuffix()
-            file = try File.open(temporary, .readWrite, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            let permissions: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]
+            if let unnamed = try File.unnamed(in: repository.path + "/objects", permissions: permissions) {
+                (file, temporary) = (unnamed, nil)
+            } else {
+                let path = repository.path + "/objects/.#" + FileSystem.randomSuffix()
+                (file, temporary) = (try File.open(path, .readWrite, options: [.create, .exclusiveCreate], permissions: permissions), path)
+            }
             hasher = FsVerityHasher(repository.algorithm)
         }
 
@@ -140,30 +155,54 @@ public final class Repository: @unchecked Sendable {
             return digest
         }
 
-        /// Closes the file, enables fs-verity (a secure repository requires it and checks the
-        /// kernel's digest), then links it into `objects/xx/`; an object someone else stored
-        /// meanwhile is as good as this one.
+        /// Enables fs-verity (a secure repository requires it and checks the kernel's digest;
+        /// an insecure one stops trying once the file system says it has none), then links the
+        /// file into `objects/xx/`; an object someone else stored meanwhile is as good as this one.
         func publish(digest: [UInt8]) throws {
-            // fs-verity can be enabled only on a file no one has open for writing.
-            file = nil
-            defer { published = true; try? FileSystem.remove(temporary) }
+            defer {
+                published = true
+                file = nil
+                if let temporary { try? FileSystem.remove(temporary) }
+            }
             let target = repository.objectPath(digest)
             if repository.hasObject(digest) { return try repository.checkExisting(target, digest: digest) }
-            let readOnly = try File.open(temporary, .readOnly)
-            let enabled = readOnly.enableVerity(algorithm: UInt32(repository.algorithm.rawValue))
-            if !repository.isInsecure {
-                guard enabled, let measured = readOnly.measureVerity(digestSize: repository.algorithm.digestSize) else {
-                    throw RepositoryError("cannot enable fs-verity on a new object in \(repository.path)/objects (a secure repository needs it)")
+            var named = file!
+            if !repository.isInsecure || repository.mayHaveVerity {
+                // fs-verity can be enabled only on a file no one has open for writing.
+                named = try file!.reopenedReadOnly()
+                file = nil
+                let failure = named.verityFailure(algorithm: UInt32(repository.algorithm.rawValue))
+                if let failure, [.notSupported, .inappropriateIOCTLForDevice].contains(failure) {
+                    repository.noteNoVerity()
                 }
-                guard measured == digest else {
-                    throw RepositoryError("object \(Hex.encode(digest)) measured as \(Hex.encode(measured)) by the kernel: its source changed while it was stored")
+                if !repository.isInsecure {
+                    guard failure == nil, let measured = named.measureVerity(digestSize: repository.algorithm.digestSize) else {
+                        throw RepositoryError("cannot enable fs-verity on a new object in \(repository.path)/objects (a secure repository needs it)")
+                    }
+                    guard measured == digest else {
+                        throw RepositoryError("object \(Hex.encode(digest)) measured as \(Hex.encode(measured)) by the kernel: its source changed while it was stored")
+                    }
                 }
             }
-            try FileSystem.makeDirectories(FileSystem.directory(of: target), permissions: 0o755)
-            if try !FileSystem.link(temporary, to: target) { try repository.checkExisting(target, digest: digest) }
+            try repository.makeFanOut(for: target)
+            let linked = if let temporary { try FileSystem.link(temporary, to: target) } else { try named.link(as: target) }
+            if !linked { try repository.checkExisting(target, digest: digest) }
         }
 
-        deinit { if !published { try? FileSystem.remove(temporary) } }
+        deinit { if !published, let temporary { try? FileSystem.remove(temporary) } }
+    }
+
+    /// Whether enabling fs-verity is still worth trying in an insecure repository.
+    var mayHaveVerity: Bool { state.withLock { !$0.noVerity } }
+    func noteNoVerity() { state.withLock { $0.noVerity = true } }
+
+    /// Creates `objects/xx/` for `target` unless it is known to exist.
+    func makeFanOut(for target: String) throws {
+        let directory = FileSystem.directory(of: target)
+        let fanOut = FileSystem.lastComponent(of: directory)
+        guard !state.withLock({ $0.fanOuts.contains(fanOut) }) else { return }
+        try FileSystem.makeDirectories(directory, permissions: 0o755)
+        state.withLock { _ = $0.fanOuts.insert(fanOut) }
     }
 
     /// An object already at `target` in a secure repository must carry the digest it is named by.

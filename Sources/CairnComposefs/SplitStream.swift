@@ -19,7 +19,9 @@ public struct SplitStream: Equatable, Sendable {
     /// Digests of the streams this one names (in `namedRefs`).
     public var streamRefs: [[UInt8]] = []
     /// Digests of the objects the chunks use, in order of first use.
-    public var objectRefs: [[UInt8]] = []
+    public internal(set) var objectRefs: [[UInt8]] = []
+    /// Where each digest is in `objectRefs` (a layer names thousands of objects).
+    private var objectIndex = [[UInt8]: Int]()
     /// Names of referenced streams, sorted, each with its index in `streamRefs`.
     public var namedRefs: [(name: [UInt8], index: Int)] = []
     public var chunks: [Chunk] = []
@@ -50,8 +52,11 @@ public struct SplitStream: Equatable, Sendable {
     /// Appends inline bytes (merged with inline bytes just before them).
     public mutating func append(inline bytes: some Collection<UInt8>) {
         guard !bytes.isEmpty else { return }
-        if case .inline(let previous)? = chunks.last {
-            chunks[chunks.count - 1] = .inline(previous + bytes)
+        if case .inline(var previous)? = chunks.last {
+            // Taken out first, so the append happens in place, not on a copy.
+            chunks.removeLast()
+            previous.append(contentsOf: bytes)
+            chunks.append(.inline(previous))
         } else {
             chunks.append(.inline(Array(bytes)))
         }
@@ -60,8 +65,12 @@ public struct SplitStream: Equatable, Sendable {
 
     /// Appends the whole content (`size` bytes) of the object with this digest.
     public mutating func append(object digest: [UInt8], size: UInt64) {
-        let index = objectRefs.firstIndex(of: digest) ?? {
+        if objectIndex.count != objectRefs.count {
+            objectIndex = Dictionary(objectRefs.enumerated().map { ($1, $0) }) { first, _ in first }
+        }
+        let index = objectIndex[digest] ?? {
             objectRefs.append(digest)
+            objectIndex[digest] = objectRefs.count - 1
             return objectRefs.count - 1
         }()
         chunks.append(.external(index: index))

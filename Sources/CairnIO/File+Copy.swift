@@ -45,8 +45,38 @@ extension File {
 
     /// Turns on fs-verity (4 KiB blocks, no salt); false where the file system cannot.
     @discardableResult
-    public func enableVerity(algorithm: UInt32) -> Bool {
-        cairn_enable_verity(descriptor.rawValue, algorithm) == 0
+    public func enableVerity(algorithm: UInt32) -> Bool { verityFailure(algorithm: algorithm) == nil }
+
+    /// Turns on fs-verity; nil on success, else why not (EOPNOTSUPP or ENOTTY: the file system
+    /// has no fs-verity; ETXTBSY: the file is open for writing).
+    public func verityFailure(algorithm: UInt32) -> Errno? {
+        cairn_enable_verity(descriptor.rawValue, algorithm) == 0 ? nil : Errno(rawValue: errno)
+    }
+
+    /// A new file in `directory` with no name (O_TMPFILE): it vanishes if never linked. Nil
+    /// where the file system cannot make one.
+    public static func unnamed(in directory: String, permissions: FilePermissions) throws -> File? {
+        let fd = cairn_open_unnamed(directory, permissions.rawValue)
+        guard fd >= 0 else {
+            if [EOPNOTSUPP, EISDIR, EINVAL].contains(errno) { return nil }
+            throw SystemError("create a file in", directory, Errno(rawValue: errno))
+        }
+        return File(path: directory + "/(unnamed)", descriptor: FileDescriptor(rawValue: fd))
+    }
+
+    /// Names an unnamed file `path`; false if something has that name already.
+    public func link(as path: String) throws -> Bool {
+        if cairn_link_unnamed(descriptor.rawValue, path) == 0 { return true }
+        guard errno == EEXIST else { throw SystemError("name a new file", path, Errno(rawValue: errno)) }
+        return false
+    }
+
+    /// A second, read-only descriptor of this same file (through /proc/self/fd, so it works for
+    /// an unnamed file too).
+    public func reopenedReadOnly() throws -> File {
+        let fd = cairn_reopen_read_only(descriptor.rawValue)
+        guard fd >= 0 else { throw SystemError("reopen", path, Errno(rawValue: errno)) }
+        return File(path: path, descriptor: FileDescriptor(rawValue: fd))
     }
 
     /// The fs-verity digest the kernel keeps for this file (up to `digestSize` bytes), or nil when

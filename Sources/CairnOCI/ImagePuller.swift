@@ -75,9 +75,7 @@ public struct ImagePuller {
             if !missing.contains(where: { $0.diffID == diffID }) { missing.append((descriptor, diffID)) }
         }
         missing.sort { $0.descriptor.size > $1.descriptor.size }
-        var blobs = [(path: String, offset: UInt64)]()
-        for layer in missing { blobs.append(try await source.blob(layer.descriptor)) }
-        try importLayers(missing, blobs: blobs)
+        try await importLayers(missing, from: source)
 
         // Merge, then the composefs image.
         let tree = MergedTree()
@@ -125,21 +123,36 @@ public struct ImagePuller {
             layersImported: missing.count, layersPresent: Set(diffIDs).count - missing.count, tag: tag)
     }
 
-    /// Imports layers on `jobs` threads, taking the next largest as one finishes.
-    private func importLayers(_ layers: [(descriptor: ImageSpec.Descriptor, diffID: OCIDigest)], blobs: [(path: String, offset: UInt64)]) throws {
-        let next = WorkCounter(count: layers.count)
-        let failures = Failures()
+    /// Fetches and imports `jobs` layers at a time, the next largest starting as one finishes,
+    /// so one layer downloads while another is split. The import runs on a thread of its own,
+    /// leaving the task threads free for the downloads.
+    private func importLayers(_ layers: [(descriptor: ImageSpec.Descriptor, diffID: OCIDigest)], from source: any ImageSource) async throws {
         let repository = self.repository
-        DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, layers.count))) { _ in
-            while let index = next.take() {
-                do {
-                    try LayerImporter.importLayer(blob: blobs[index].path, at: blobs[index].offset, descriptor: layers[index].descriptor, diffID: layers[index].diffID, into: repository)
-                } catch {
-                    failures.record(index, error)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func start() {
+                let layer = layers[next]
+                next += 1
+                group.addTask {
+                    let (path, offset) = try await source.blob(layer.descriptor)
+                    try await Self.onThread {
+                        try LayerImporter.importLayer(blob: path, at: offset, descriptor: layer.descriptor, diffID: layer.diffID, into: repository)
+                    }
                 }
             }
+            for _ in 0..<min(max(1, options.jobs), layers.count) { start() }
+            while try await group.next() != nil {
+                if next < layers.count { start() }
+            }
         }
-        if let error = failures.first { throw error }
+    }
+
+    static func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async(execute: DispatchWorkItem {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            })
+        }
     }
 
     /// cairn writes composefs formats 0 and 1; a repository whose default is 2 (composefs-rs's
@@ -149,15 +162,6 @@ public struct ImagePuller {
             throw OCIError("\(repository.path) makes EROFS format \(repository.metadata.defaultFormat) images, which cairn does not write (it writes 0 and 1)")
         }
     }
-}
-
-/// The first error (by item number) of concurrent work.
-private final class Failures: @unchecked Sendable {
-    private let lock = NSLock()
-    private var errors = [(Int, any Error)]()
-
-    func record(_ index: Int, _ error: any Error) { lock.withLock { errors.append((index, error)) } }
-    var first: (any Error)? { lock.withLock { errors.min { $0.0 < $1.0 }?.1 } }
 }
 
 /// OCI tags as composefs-rs stores them: `streams/refs/oci/<tag>` with `%` as `%25` and `/` as `%2F`.

@@ -25,5 +25,16 @@ int cairn_enable_verity(int fd, uint32_t algorithm);
 /// or -1 with errno set (ENODATA: verity is not enabled).
 int cairn_measure_verity(int fd, uint8_t *digest, uint16_t size);
 
+/// open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, mode): a file with no name yet; the
+/// descriptor or -1 with errno set (EOPNOTSUPP or EISDIR where the file system has no O_TMPFILE).
+int cairn_open_unnamed(const char *directory, unsigned int mode);
+
+/// linkat(AT_FDCWD, "/proc/self/fd/<fd>", AT_FDCWD, path, AT_SYMLINK_FOLLOW): gives an
+/// O_TMPFILE file its name; 0 or -1 with errno set (EEXIST: the name is taken).
+int cairn_link_unnamed(int fd, const char *path);
+
+/// open("/proc/self/fd/<fd>", O_RDONLY | O_CLOEXEC): a new read-only descriptor of the same file.
+int cairn_reopen_read_only(int fd);
+
 /// syncfs: flushes the file system that holds fd; 0 or -1 with errno set.
 int cairn_syncfs(int fd);
