@@ -31,7 +31,7 @@ public struct DirectorySource {
         DispatchQueue.concurrentPerform(iterations: workers + 1) { iteration in
             guard iteration == 0 else { return hasher.work() }
             defer { hasher.finish(workers: workers) }
-            var batch = [FileHasher.File]()
+            var batch = [FileHasher.Job]()
             var batchBytes: UInt64 = 0
             var files = [(node: FileNode, path: [UInt8])]()
             scan.result = Result {
@@ -40,7 +40,7 @@ public struct DirectorySource {
                     node.source = nil
                     guard node.size > 0 else { return }
                     files.append((node, path))
-                    batch.append(FileHasher.File(path: path, size: node.size))
+                    batch.append(FileHasher.Job(path: path, size: node.size))
                     batchBytes += node.size
                     if batch.count == 64 || batchBytes >= 16 << 20 {
                         hasher.add(batch, first: files.count - batch.count)

@@ -7,14 +7,14 @@ import SystemPackage
 /// feeds batches, worker threads hash them, each through one reused read buffer. Files of at most
 /// 64 bytes also come back whole (composefs images hold them inline).
 final class FileHasher: Sendable {
-    struct File: Sendable {
+    struct Job: Sendable {
         let path: [UInt8]
         let size: UInt64
     }
     typealias Digest = Result<(digest: [UInt8], inline: [UInt8]?), any Error>
 
     private struct Queue {
-        var batches: [(first: Int, files: [File])] = []
+        var batches: [(first: Int, files: [Job])] = []
         var finished = false
         var digests: [Int: [Digest]] = [:]
     }
@@ -23,7 +23,7 @@ final class FileHasher: Sendable {
     private static let readBufferSize = 4 << 20
 
     /// Queues `files`, the ones numbered `first...` in the order files are added.
-    func add(_ files: [File], first: Int) {
+    func add(_ files: [Job], first: Int) {
         guard !files.isEmpty else { return }
         queue.withLock { $0.batches.append((first, files)) }
         available.signal()
@@ -54,7 +54,7 @@ final class FileHasher: Sendable {
         queue.withLock { queue in queue.digests.keys.sorted().flatMap { queue.digests[$0]! } }
     }
 
-    private static func digest(_ file: File, buffer: UnsafeMutableRawBufferPointer) throws -> (digest: [UInt8], inline: [UInt8]?) {
+    private static func digest(_ file: Job, buffer: UnsafeMutableRawBufferPointer) throws -> (digest: [UInt8], inline: [UInt8]?) {
         let opened = try RawPath.open(file.path, .readOnly)
         let changed = FsVerityError(description: "\(opened.path) changed size while the image was being made")
         guard try opened.size() == file.size else { throw changed }

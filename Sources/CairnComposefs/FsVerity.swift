@@ -134,7 +134,7 @@ struct BlockHasher {
         var hashes = [UInt8](repeating: 0, count: blocks * algorithm.digestSize)
         hashes.withUnsafeMutableBytes { out in
             var block = 0
-            if algorithm == .sha256 && Self.hasPageHasher {
+            if algorithm == .sha256 && Self.hasPageHasher && bytes.count >= FsVerity.blockSize {
                 // Whole blocks two at a time on the SHA extensions; a partial last one below.
                 block = bytes.count / FsVerity.blockSize
                 cairn_sha256_pages(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), block, out.baseAddress!.assumingMemoryBound(to: UInt8.self))

@@ -25,32 +25,45 @@ extension Repository {
     /// The walk of composefs-rs's GC (reference/composefs.md §3.7): roots are `images/refs/**`,
     /// `streams/refs/**` and the top-level names in `extraRoots`; a root image is parsed and
     /// every object it redirects to is live; a stream keeps its object, its object refs and its
-    /// named refs, and a named ref that is itself a stream is walked too. Problems met on the way
-    /// (a missing or damaged object) go to `problems`; the walk goes on.
-    func walk(extraRoots: [String], problems: inout [String], checkImage: (String, [UInt8]) -> Void = { _, _ in }) throws -> (live: Set<[UInt8]>, streams: Int, images: Int) {
+    /// named refs, and a named ref that is itself a stream is walked too. What it cannot read goes
+    /// to `damage`, refs to nothing to `dangling`; the walk goes on.
+    struct Walk {
         var live = Set<[UInt8]>()
-        var imageCount = 0
+        var streams = 0
+        var images = 0
+        /// Damaged or unreadable streams and images: what a collection must not go past.
+        var damage = [String]()
+        /// Refs naming a stream or image that is not there (a crash between a stream's link
+        /// and its ref can leave one): pruned by a collection, reported by fsck.
+        var dangling = [String]()
+    }
+
+    func walk(extraRoots: [String]) throws -> Walk {
+        var result = Walk()
         var imageRoots = try Self.links(under: path + "/images/refs").map { FileSystem.lastComponent(of: $0.target) }
         imageRoots += extraRoots.filter { FileSystem.readLink(path + "/images/" + $0) != nil }
         for name in Set(imageRoots).sorted() {
-            guard let target = FileSystem.readLink(path + "/images/" + name), let digest = digest(fromObjectPath: target) else {
-                problems.append("image \(path)/images/\(name) is named by a ref but is no link to an object")
+            guard let target = FileSystem.readLink(path + "/images/" + name) else {
+                result.dangling.append("image \(path)/images/\(name) is named by a ref but does not exist")
                 continue
             }
-            live.insert(digest)
-            imageCount += 1
-            checkImage(name, digest)
+            guard let digest = digest(fromObjectPath: target) else {
+                result.damage.append("image \(path)/images/\(name) points at \(target), which is no object")
+                continue
+            }
+            result.live.insert(digest)
+            result.images += 1
             do {
                 let image = try ErofsImage(try FileImage(path: objectPath(digest)))
                 for payload in ComposefsImage.objects(of: try ComposefsImage.read(image)) {
                     guard let object = self.digest(fromObjectPath: String(decoding: payload, as: UTF8.self)) else {
-                        problems.append("image \(name) redirects to \(String(decoding: payload, as: UTF8.self)), which is no object name")
+                        result.damage.append("image \(name) redirects to \(String(decoding: payload, as: UTF8.self)), which is no object name")
                         continue
                     }
-                    live.insert(object)
+                    result.live.insert(object)
                 }
             } catch {
-                problems.append("image \(path)/images/\(name) cannot be read: \(error)")
+                result.damage.append("image \(path)/images/\(name) cannot be read: \(error)")
             }
         }
 
@@ -64,24 +77,30 @@ extension Repository {
         var visited = Set<String>()
         while let name = pending.popLast() {
             guard visited.insert(name).inserted else { continue }
-            guard let digest = try? streamDigest(named: name) else {
-                problems.append("stream \(path)/streams/\(name) is named by a ref but does not exist")
+            let digest: [UInt8]?
+            do { digest = try streamDigest(named: name) } catch {
+                result.damage.append("\(error)")
                 continue
             }
-            live.insert(digest)
+            guard let digest else {
+                result.dangling.append("stream \(path)/streams/\(name) is named by a ref but does not exist")
+                continue
+            }
+            result.live.insert(digest)
             let stream: SplitStream
             do { stream = try readStream(digest) } catch {
-                problems.append("stream \(name): \(error)")
+                result.damage.append("stream \(name): \(error)")
                 continue
             }
-            live.formUnion(stream.objectRefs)
+            result.streams += 1
+            result.live.formUnion(stream.objectRefs)
             for (_, index) in stream.namedRefs {
                 let target = stream.streamRefs[index]
-                live.insert(target)
+                result.live.insert(target)
                 if let next = streamNames[target] { pending.append(next) }
             }
         }
-        return (live, visited.count, imageCount)
+        return result
     }
 
     /// Deletes every object no root reaches, then the `images/` and `streams/` symlinks left
@@ -91,11 +110,11 @@ extension Repository {
     public func collectGarbage(extraRoots: [String] = [], dryRun: Bool = false) throws -> GarbageReport {
         guard dryRun || access == .exclusive else { throw RepositoryError("garbage collection of \(path) needs the repository locked exclusively") }
         try requireWritable()
-        var problems = [String]()
-        let (live, _, _) = try walk(extraRoots: extraRoots, problems: &problems)
-        guard problems.isEmpty else {
-            throw RepositoryError("garbage collection of \(path) stopped before deleting anything: " + problems.joined(separator: "; "))
+        let walked = try walk(extraRoots: extraRoots)
+        guard walked.damage.isEmpty else {
+            throw RepositoryError("garbage collection of \(path) stopped before deleting anything: " + walked.damage.joined(separator: "; "))
         }
+        let live = walked.live
         var report = GarbageReport(live: live.count)
         for fanOut in try FileSystem.contents(of: path + "/objects").sorted() {
             let directory = path + "/objects/" + fanOut
@@ -118,6 +137,11 @@ extension Repository {
             }
         }
         for directory in ["images", "streams"] {
+            // Temporary links a crash left behind (no writer runs under the exclusive lock).
+            for stale in try Self.temporaryLinks(under: path + "/" + directory) {
+                report.links += 1
+                if !dryRun { try FileSystem.remove(stale) }
+            }
             // Top-level names first: a ref dangles when the name it points at does.
             let links = try Self.links(under: path + "/" + directory).sorted { !$0.path.contains("/") && $1.path.contains("/") }
             var dangling = Set<String>()
@@ -137,9 +161,9 @@ extension Repository {
     /// is named by, every stream decodes, every root image parses, and every `streams/` and
     /// `images/` link points at an object.
     public func check(extraRoots: [String] = []) throws -> CheckReport {
-        var report = CheckReport()
-        let (live, streams, images) = try walk(extraRoots: extraRoots, problems: &report.problems)
-        (report.streamsChecked, report.imagesChecked) = (streams, images)
+        let walked = try walk(extraRoots: extraRoots)
+        let live = walked.live
+        var report = CheckReport(problems: walked.damage + walked.dangling, streamsChecked: walked.streams, imagesChecked: walked.images)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
         defer { buffer.deallocate() }
         for digest in live.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -160,5 +184,20 @@ extension Repository {
             }
         }
         return report
+    }
+
+    /// `.#…` names (links being replaced) under `directory`, recursively.
+    static func temporaryLinks(under directory: String) throws -> [String] {
+        guard try FileSystem.status(directory)?.isDirectory == true else { return [] }
+        var found = [String]()
+        for name in try FileSystem.contents(of: directory) {
+            let child = directory + "/" + name
+            if name.hasPrefix(".#") {
+                found.append(child)
+            } else if FileSystem.readLink(child) == nil, try FileSystem.status(child)?.isDirectory == true {
+                found += try temporaryLinks(under: child)
+            }
+        }
+        return found
     }
 }

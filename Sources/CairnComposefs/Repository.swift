@@ -50,16 +50,20 @@ public final class Repository: @unchecked Sendable {
         guard try FileSystem.contents(of: path).isEmpty else {
             throw RepositoryError("\(path) is not empty and holds no meta.json: not a repository cairn can create")
         }
-        let temporary = try AtomicFile(path: metaPath, permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        try temporary.file.write(metadata.json(), at: 0)
-        try temporary.file.synchronize()
-        if !insecure {
-            let reopened = try File.open(temporary.file.path, .readOnly)
-            guard reopened.enableVerity(algorithm: UInt32(metadata.algorithm.rawValue)) else {
-                throw RepositoryError("the file system holding \(path) does not offer fs-verity; create the repository with --insecure")
-            }
+        let temporary = path + "/.#meta.json" + FileSystem.randomSuffix()
+        defer { try? FileSystem.remove(temporary) }
+        do {
+            // Closed at the end of this block: fs-verity can be enabled only on a file no one has
+            // open for writing.
+            let file = try File.open(temporary, .readWrite, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try file.write(metadata.json(), at: 0)
+            try file.synchronize()
         }
-        try temporary.commit(durable: true)
+        if !insecure, let failure = try File.open(temporary, .readOnly).verityFailure(algorithm: UInt32(metadata.algorithm.rawValue)) {
+            throw RepositoryError("cannot enable fs-verity on \(path)/meta.json (\(failure)): the file system does not offer it here; create the repository with --insecure")
+        }
+        try FileSystem.rename(temporary, to: metaPath)
+        try FileSystem.synchronizeDirectory(containing: metaPath)
         for directory in ["objects", "streams", "images"] { try FileSystem.makeDirectories(path + "/" + directory, permissions: 0o755) }
         return try open(at: path)
     }
@@ -79,7 +83,8 @@ public final class Repository: @unchecked Sendable {
         return Repository(path: path, metadata: metadata, insecure: insecure, access: access, lock: lock)
     }
 
-    func requireWritable() throws {
+    /// Throws unless this code may change the repository.
+    public func requireWritable() throws {
         guard !isReadOnly else {
             throw RepositoryError("\(path) uses features cairn does not know (\(metadata.unknownReadOnlyFeatures.joined(separator: ", "))): it can be read, not changed")
         }
@@ -101,13 +106,6 @@ public final class Repository: @unchecked Sendable {
         guard !hasObject(digest) else { return digest }
         try storeObject(digest: digest) { file in try file.write(bytes, at: 0) }
         return digest
-    }
-
-    /// Stores `count` bytes of `source` from `offset` (copied by the kernel) as the object
-    /// `digest`, which the caller has computed, unless it is there already.
-    public func storeObject(digest: [UInt8], copying count: UInt64, of source: File, at offset: UInt64) throws {
-        guard !hasObject(digest) else { return }
-        try storeObject(digest: digest) { file in try file.copy(count, from: source, at: offset, to: 0) }
     }
 
     /// Writes a new object through `fill` under a temporary name, then publishes it.
@@ -228,10 +226,14 @@ public final class Repository: @unchecked Sendable {
     /// implies its objects are on disk), then points `streams/<name>` at it. Returns its digest.
     @discardableResult
     public func writeStream(_ stream: SplitStream, named name: String) throws -> [UInt8] {
+        try requireWritable()
         try Self.checkName(name, in: "streams")
         let digest = try storeObject(stream.encoded())
         try FileSystem.synchronizeFileSystem(containing: path)
-        try FileSystem.replaceSymlink(at: path + "/streams/" + name, target: "../objects/" + String(decoding: DirectorySource.objectPath(digest), as: UTF8.self))
+        let link = path + "/streams/" + name
+        try FileSystem.replaceSymlink(at: link, target: "../objects/" + String(decoding: DirectorySource.objectPath(digest), as: UTF8.self))
+        // Durable before any ref is made to point at it.
+        try FileSystem.synchronizeDirectory(containing: link)
         return digest
     }
 

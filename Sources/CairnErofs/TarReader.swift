@@ -43,6 +43,12 @@ public struct TarEntry: Sendable {
     public var data = TarData.none
 
     public var isHardLink: Bool { type == UInt8(ascii: "1") }
+
+    /// The largest data size an entry may claim (2^62: room to pad and add without overflow).
+    public static let largestSize: UInt64 = 1 << 62
+
+    /// `size` rounded up to whole 512-byte tar blocks (`size` at most `largestSize`).
+    public static func padded(_ size: UInt64) -> UInt64 { (size + 511) / 512 * 512 }
     public var fileType: FileType { FileType(mode: mode) }
 }
 
@@ -124,6 +130,7 @@ public struct TarReader<Source: TarSource> {
                 entry.rdev = (minor & 0xFF) | ((major & 0xFFF) << 8) | ((minor & ~0xFF) << 12) | ((major & ~0xFFF) << 32)
             }
             try applyPax(fields, to: &entry)
+            guard entrySize <= TarEntry.largestSize else { throw TarError(entry, "claims \(entrySize) bytes, more than any archive holds") }
             if kind != .regular || entry.isHardLink { entry.size = 0 }
             entry.data = try source.data(entrySize, of: entry)
             return entry
@@ -133,7 +140,7 @@ public struct TarReader<Source: TarSource> {
     /// An extension header's data (long name, PAX records), bounded before it is read.
     private mutating func extensionData(_ count: UInt64, at headerOffset: UInt64, limit: Int) throws -> [UInt8] {
         guard count <= UInt64(limit) else { throw TarError("an extended header at byte \(headerOffset) is \(count) bytes, more than \(limit)") }
-        let padded = Int((count + 511) / 512 * 512)
+        let padded = Int(TarEntry.padded(count))
         guard let bytes = try source.read(padded) else { throw TarError("the archive ends after the extended header at byte \(headerOffset)") }
         return Array(bytes.prefix(Int(count)))
     }

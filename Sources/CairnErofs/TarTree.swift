@@ -50,7 +50,7 @@ public enum TarTree {
             guard size <= self.size - offset else {
                 throw TarError(entry, "claims \(size) bytes, past the end of the archive")
             }
-            defer { offset = min(self.size, offset + (size + 511) / 512 * 512) }
+            defer { offset = min(self.size, offset + TarEntry.padded(size)) }
             return .archive(offset: offset)
         }
     }

@@ -107,9 +107,10 @@ final class BlobReader {
         }
     }
 
-    /// Everything left of the decompressed content.
-    func readRest() throws -> [UInt8] {
-        while try refill() {}
+    /// Everything left of the decompressed content, which must be at most `limit` bytes.
+    func readRest(limit: Int) throws -> [UInt8] {
+        while available <= limit, try refill() {}
+        guard available <= limit else { throw OCIError("layer \(name) has more than \(limit) bytes after its end-of-archive") }
         defer { start = pending.count }
         return Array(pending[start...])
     }

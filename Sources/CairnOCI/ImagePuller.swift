@@ -45,6 +45,7 @@ public struct ImagePuller {
     }
 
     public func pull(_ source: any ImageSource, tag: String?) async throws -> Result {
+        try repository.requireWritable()
         try Self.checkFormat(repository)
         if let tag { try ImageTags.check(tag) }
         var (manifestBytes, manifestDigest) = try await source.topManifest()
@@ -93,8 +94,8 @@ public struct ImagePuller {
         let image = try repository.storeObject(try ComposefsImage.write(try tree.fileTree(), options: imageOptions))
         try repository.registerImage(image)
 
-        // Config stream: the raw JSON, the layers by diff_id, the image, and any boot images
-        // an earlier pull or tool recorded.
+        // Config stream: the raw JSON, the layers by diff_id, the image, and the other images
+        // (boot variants, composefs-rs's V2) an earlier pull or tool recorded.
         let configName = "oci-config-" + configDescriptor.digest.description
         var configStream = SplitStream(algorithm: repository.algorithm, contentType: Self.configContentType)
         configStream.append(object: try repository.storeObject(configBytes), size: UInt64(configBytes.count))
@@ -102,7 +103,7 @@ public struct ImagePuller {
         configStream.addNamedRef(Array(Self.imageRefName.utf8), digest: image)
         if let existing = try repository.streamDigest(named: configName) {
             let old = try repository.readStream(existing, contentType: Self.configContentType)
-            for (name, index) in old.namedRefs where name.starts(with: Array("composefs.image.boot".utf8)) {
+            for (name, index) in old.namedRefs where name.starts(with: Array("composefs.image".utf8)) && name != Array(Self.imageRefName.utf8) {
                 configStream.addNamedRef(name, digest: old.streamRefs[index])
             }
         }
@@ -135,6 +136,7 @@ public struct ImagePuller {
                 next += 1
                 group.addTask {
                     let (path, offset) = try await source.blob(layer.descriptor)
+                    defer { source.release(layer.descriptor) }
                     try await Self.onThread {
                         try LayerImporter.importLayer(blob: path, at: offset, descriptor: layer.descriptor, diffID: layer.diffID, into: repository)
                     }

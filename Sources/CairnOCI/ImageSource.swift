@@ -12,6 +12,8 @@ public protocol ImageSource: Sendable {
     func manifest(_ descriptor: ImageSpec.Descriptor) async throws -> [UInt8]
     /// A blob, as a file that holds it from `offset` (not yet checked against its digest).
     func blob(_ descriptor: ImageSpec.Descriptor) async throws -> (path: String, offset: UInt64)
+    /// Says a blob is no longer needed (a downloaded one can go).
+    func release(_ descriptor: ImageSpec.Descriptor)
 }
 
 extension ImageSource {
@@ -59,6 +61,8 @@ public struct OCILayoutSource: ImageSource {
     }
 
     public func manifest(_ descriptor: ImageSpec.Descriptor) async throws -> [UInt8] { try await verifiedBlob(descriptor) }
+
+    public func release(_ descriptor: ImageSpec.Descriptor) {}
 
     public func blob(_ descriptor: ImageSpec.Descriptor) async throws -> (path: String, offset: UInt64) {
         let path = directory + "/blobs/sha256/" + descriptor.digest.hex

@@ -11,6 +11,11 @@ public enum LayerImporter {
     /// Files up to this size stay inline (a format constant: it decides every image digest).
     public static let inlineLimit: UInt64 = 64
     public static let contentType = SplitStream.contentType("ocilayer")
+    /// The most data an entry kept inline may carry (a special file's odd data): 1 MiB.
+    static let inlineDataLimit: UInt64 = 1 << 20
+    /// The most bytes accepted after the end-of-archive blocks (GNU record padding is at most
+    /// one record; `tar -b 2048` makes 1 MiB records).
+    static let trailerLimit = 1 << 20
 
     /// Imports the blob in the file `blob` from `offset` (described by `descriptor`, expected to decompress to
     /// `diffID`) and names its stream `oci-layer-<diffID>` once both digests check out.
@@ -29,7 +34,7 @@ public enum LayerImporter {
             throw OCIError("layer \(descriptor.digest): \(error)")
         }
         var splitter = tar.source
-        splitter.stream.append(inline: try reader.readRest())
+        splitter.stream.append(inline: try reader.readRest(limit: trailerLimit))
         let content = try reader.finish()
         guard content == diffID else { throw OCIError("layer \(descriptor.digest) decompresses to \(content), not the diff_id \(diffID) its config names") }
         return try repository.writeStream(splitter.stream, named: "oci-layer-" + diffID.description)
@@ -56,7 +61,7 @@ public enum LayerImporter {
         }
 
         mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
-            let padded = (size + 511) / 512 * 512
+            let padded = TarEntry.padded(size)
             guard LayerImporter.isExternal(entry, size: size) else { return try inlineData(size, of: entry, in: "layer \(blob.name)") }
             let object = try Repository.ObjectWriter(repository)
             try blob.stream(size) { try object.write($0) }
@@ -105,7 +110,7 @@ public enum LayerImporter {
         }
 
         mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
-            let padded = (size + 511) / 512 * 512
+            let padded = TarEntry.padded(size)
             guard LayerImporter.isExternal(entry, size: size) else { return try inlineData(size, of: entry, in: "layer stream \(name)") }
             guard chunk < stream.chunks.count, position == 0, case .external(let index) = stream.chunks[chunk] else {
                 throw OCIError("layer stream \(name) keeps \(RawPath.display(entry.path)) (\(size) bytes) inline, where an object belongs")
@@ -122,7 +127,11 @@ extension TarSource {
     /// Data kept inline (small files, special files' odd data): its bytes, padding dropped.
     mutating func inlineData(_ size: UInt64, of entry: TarEntry, in name: String) throws -> TarData {
         guard size > 0 else { return .none }
-        guard let bytes = try read(Int((size + 511) / 512 * 512)) else { throw OCIError("\(name) ends inside the data of \(RawPath.display(entry.path))") }
+        // Inline data is a small file's content or the odd data of a special file: held in memory.
+        guard size <= LayerImporter.inlineDataLimit else {
+            throw OCIError("\(name): \(RawPath.display(entry.path)) carries \(size) bytes of data a \(entry.fileType) cannot have")
+        }
+        guard let bytes = try read(Int(TarEntry.padded(size))) else { throw OCIError("\(name) ends inside the data of \(RawPath.display(entry.path))") }
         return .inline(Array(bytes.prefix(Int(size))))
     }
 }

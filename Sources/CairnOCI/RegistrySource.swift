@@ -96,13 +96,15 @@ public final class RegistrySource: ImageSource, @unchecked Sendable {
         let path = scratch + "/" + descriptor.digest.hex
         if let status = try FileSystem.status(path), status.size == descriptor.size { return (path, 0) }
         let file = try File.open(path, .readWrite, options: [.create, .truncate], permissions: [.ownerReadWrite])
-        _ = try await send("blob \(descriptor.digest) of \(name)", path: "/blobs/" + descriptor.digest.description, accept: nil, to: file)
+        _ = try await send("blob \(descriptor.digest) of \(name)", path: "/blobs/" + descriptor.digest.description, accept: nil, to: (file, descriptor.size))
         return (path, 0)
     }
 
+    public func release(_ descriptor: ImageSpec.Descriptor) { try? FileSystem.remove(scratch + "/" + descriptor.digest.hex) }
+
     /// A GET of `path` under the repository's API, answering an auth challenge once. A 200's
     /// body goes to `file` when one is given.
-    private func send(_ what: String, path: String, accept: String?, to file: File?) async throws -> HTTPResponseData {
+    private func send(_ what: String, path: String, accept: String?, to file: (File, size: UInt64)?) async throws -> HTTPResponseData {
         var challenged = false
         while true {
             let authorization = lock.withLock { token }
@@ -112,8 +114,8 @@ public final class RegistrySource: ImageSource, @unchecked Sendable {
                 if let authorization { request.headers.add(name: "Authorization", value: authorization) }
                 return request
             }
-            let response = if let file {
-                try await transport.download(what, to: file, makeRequest: makeRequest)
+            let response = if let (file, size) = file {
+                try await transport.download(what, to: file, maximum: size, makeRequest: makeRequest)
             } else {
                 try await transport.send(what, maximumBody: 16 << 20, makeRequest: makeRequest)
             }
@@ -148,13 +150,17 @@ public final class RegistrySource: ImageSource, @unchecked Sendable {
             guard let realm = parameters["realm"], var components = URLComponents(string: realm) else {
                 throw OCIError("\(what): the registry's bearer challenge names no realm")
             }
+            // Credentials never travel in the clear to a registry reached over TLS.
+            guard components.scheme == "https" || self.scheme == "http" else {
+                throw OCIError("\(what): the registry sends for tokens to \(realm), which is not https")
+            }
             var query = components.queryItems ?? []
             if let service = parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
             query.append(URLQueryItem(name: "scope", value: parameters["scope"] ?? "repository:\(repository):pull"))
             if let credentials { query.append(URLQueryItem(name: "account", value: credentials.user)) }
             components.queryItems = query
             guard let url = components.string else { throw OCIError("\(what): the token realm \(realm) is not a URL") }
-            let response = try await transport.send("token for \(name) from \(realm)") {
+            let response = try await transport.send("token for \(name) from \(realm)", maximumBody: 1 << 20) {
                 var request = HTTPClientRequest(url: url)
                 if let basic { request.headers.add(name: "Authorization", value: basic) }
                 return request

@@ -120,12 +120,17 @@ import Testing
             archive(sys.argv[1] + "/through-symlink.tar", [("a", "symlink", "/etc"), ("a/passwd", "file", "")])
             archive(sys.argv[1] + "/dangling-hardlink.tar", [("x", "hardlink", "missing")])
             archive(sys.argv[1] + "/replaced.tar", [("a", "file", ""), ("b", "hardlink", "a"), ("c", "hardlink", "a"), ("a", "dir", "")])
+            with tarfile.open(sys.argv[1] + "/huge.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+                info = tarfile.TarInfo("huge")
+                info.size, info.pax_headers = 1, {"size": str(2 ** 64 - 1)}
+                tar.addfile(info, io.BytesIO(b"x"))
             """
         #expect(try run("/usr/bin/env", ["python3", "-c", script, scratch.path]).succeeded)
         for (archive, problem) in [
             ("dotdot.tar", "tar entry a/../../evil (header at byte 512) has a '..' component"),
             ("through-symlink.tar", "tar entry a/passwd (header at byte 512) goes through /a, which is not a directory"),
             ("dangling-hardlink.tar", "tar entry x (header at byte 0) is a hard link to missing"),
+            ("huge.tar", "tar entry huge (header at byte 1024) claims 18446744073709551615 bytes"),
         ] {
             let refused = try cairn("mkfs-erofs", scratch.file("out.erofs"), scratch.file(archive))
             #expect(refused.status == 1 && refused.stderr.contains(problem), "\(archive): \(refused.stderr)")

@@ -82,21 +82,28 @@ public struct HTTPTransport: Sendable {
     }
 
     /// Like `send`, but a 200 response's body goes to `file` as it arrives (a layer of any size
-    /// in bounded memory); a retried attempt starts the file over. Other statuses come back with
+    /// in bounded memory), and one longer than `maximum` is refused; a retried attempt starts the
+    /// file over. Other statuses come back with
     /// their (small) body for the caller to interpret, and nothing in `file`.
-    public func download(_ what: String, to file: File, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
+    public func download(_ what: String, to file: File, maximum: UInt64, makeRequest: () throws -> HTTPClientRequest) async throws -> HTTPResponseData {
         try await withRetries(what) {
             try file.truncate(to: 0)
             let response = try await client.execute(try makeRequest(), deadline: .now() + .nanoseconds(Int64(timeout / .nanoseconds(1))))
             let status = response.status.code
             guard status == 200 else {
-                let body = try await response.body.collect(upTo: 1 << 20)
+                // An error's explanation, if short; a long one is cut, never a reason to retry.
+                var body = [UInt8]()
+                for try await buffer in response.body where body.count < 1 << 16 { body += Array(buffer: buffer).prefix((1 << 16) - body.count) }
                 if status >= 500 || status == 429 { return .retry("server answered \(status)") }
-                return .done(HTTPResponseData(status: status, headers: response.headers, body: Array(buffer: body)))
+                return .done(HTTPResponseData(status: status, headers: response.headers, body: body))
             }
             let expected = response.headers.first(name: "content-length").flatMap(UInt64.init)
+            if let expected, expected > maximum { throw HTTPTransportError("\(what): the server sends \(expected) bytes, more than the \(maximum) expected") }
             var written: UInt64 = 0
             for try await buffer in response.body {
+                guard written + UInt64(buffer.readableBytes) <= maximum else {
+                    throw HTTPTransportError("\(what): the server sent more than the \(maximum) bytes expected")
+                }
                 try buffer.withUnsafeReadableBytes { try file.write($0, at: written) }
                 written += UInt64(buffer.readableBytes)
             }
