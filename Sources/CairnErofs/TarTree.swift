@@ -29,14 +29,14 @@ public enum TarTree {
     }
 
     /// A tar archive read in place: entry data stays where it is.
-    struct ArchiveFile: TarSource {
+    public struct ArchiveFile: TarSource {
         let file: File
         let size: UInt64
-        var offset: UInt64 = 0
+        public var offset: UInt64 = 0
 
-        init(_ file: File, size: UInt64) { (self.file, self.size) = (file, size) }
+        public init(_ file: File, size: UInt64) { (self.file, self.size) = (file, size) }
 
-        mutating func read(_ count: Int) throws -> [UInt8]? {
+        public mutating func read(_ count: Int) throws -> [UInt8]? {
             // No end-of-archive blocks is tolerated, as GNU tar does.
             if offset == size { return nil }
             guard UInt64(count) <= size - offset, let bytes = try file.read(exactly: count, at: offset) else {
@@ -46,7 +46,7 @@ public enum TarTree {
             return bytes
         }
 
-        mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
+        public mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
             guard size <= self.size - offset else {
                 throw TarError(entry, "claims \(size) bytes, past the end of the archive")
             }

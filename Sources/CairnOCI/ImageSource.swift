@@ -1,4 +1,5 @@
 import CairnCasync
+import CairnErofs
 import CairnIO
 import SystemPackage
 
@@ -43,21 +44,24 @@ public struct OCILayoutSource: ImageSource {
     public func topManifest() async throws -> (bytes: [UInt8], digest: OCIDigest) {
         let indexPath = directory + "/index.json"
         guard FileSystem.exists(indexPath) else { throw OCIError("\(directory) is not an OCI image layout (no index.json)") }
-        let index = try ImageSpec.decode(ImageSpec.Manifest.self, from: try File.open(indexPath, .readOnly).readAll(), naming: indexPath)
-        let entries = index.manifests ?? []
-        let refName = "org.opencontainers.image.ref.name"
-        let chosen: ImageSpec.Descriptor
-        if let reference {
-            guard let match = entries.first(where: { $0.annotations?[refName] == reference }) else {
-                let names = entries.compactMap { $0.annotations?[refName] }
-                throw OCIError("\(directory) has no image named '\(reference)' (it has \(names.isEmpty ? "no names" : names.joined(separator: ", ")))")
-            }
-            chosen = match
-        } else {
-            guard entries.count == 1 else { throw OCIError("\(directory) holds \(entries.count) images: name one as oci:\(directory):REF") }
-            chosen = entries[0]
-        }
+        let chosen = try Self.select(reference, in: try File.open(indexPath, .readOnly).readAll(), of: directory)
         return (try await verifiedBlob(chosen), chosen.digest)
+    }
+
+    /// The `index.json` entry named `reference` (an `org.opencontainers.image.ref.name`), or the
+    /// only entry when no reference is given.
+    static func select(_ reference: String?, in index: [UInt8], of layout: String) throws -> ImageSpec.Descriptor {
+        let entries = try ImageSpec.decode(ImageSpec.Manifest.self, from: index, naming: "index.json of \(layout)").manifests ?? []
+        let refName = "org.opencontainers.image.ref.name"
+        guard let reference else {
+            guard entries.count == 1 else { throw OCIError("\(layout) holds \(entries.count) images: name one as \(layout):REF") }
+            return entries[0]
+        }
+        guard let match = entries.first(where: { $0.annotations?[refName] == reference }) else {
+            let names = entries.compactMap { $0.annotations?[refName] }
+            throw OCIError("\(layout) has no image named '\(reference)' (it has \(names.isEmpty ? "no names" : names.joined(separator: ", ")))")
+        }
+        return match
     }
 
     public func manifest(_ descriptor: ImageSpec.Descriptor) async throws -> [UInt8] { try await verifiedBlob(descriptor) }
@@ -71,17 +75,67 @@ public struct OCILayoutSource: ImageSource {
     }
 }
 
+/// `oci-archive:FILE[:REF]`: an OCI image layout in a tar archive, read in place (blobs are
+/// read at their offsets in the archive, nothing is unpacked).
+public struct OCIArchiveSource: ImageSource {
+    public let name: String
+    let archive: String
+    let reference: String?
+    /// Each regular member's data: offset and size.
+    let members: [String: (offset: UInt64, size: UInt64)]
+
+    public init(archive: String, reference: String?, name: String) throws {
+        (self.archive, self.reference, self.name) = (archive, reference, name)
+        let file = try File.open(archive, .readOnly)
+        var reader = TarReader(TarTree.ArchiveFile(file, size: try file.size()))
+        var members = [String: (offset: UInt64, size: UInt64)]()
+        do {
+            while let entry = try reader.next() {
+                guard entry.fileType == .regular, !entry.isHardLink, case .archive(let offset) = entry.data else { continue }
+                var path = String(decoding: entry.path, as: UTF8.self)
+                while path.hasPrefix("./") { path.removeFirst(2) }
+                members[path] = (offset, entry.size)
+            }
+        } catch let error as TarError {
+            throw OCIError("\(archive) is not a readable OCI archive: \(error)")
+        }
+        self.members = members
+    }
+
+    public func topManifest() async throws -> (bytes: [UInt8], digest: OCIDigest) {
+        guard let index = members["index.json"], index.size <= 16 << 20,
+              let bytes = try File.open(archive, .readOnly).read(exactly: Int(index.size), at: index.offset) else {
+            throw OCIError("\(archive) holds no OCI image layout (no index.json)")
+        }
+        let chosen = try OCILayoutSource.select(reference, in: bytes, of: archive)
+        return (try await verifiedBlob(chosen), chosen.digest)
+    }
+
+    public func manifest(_ descriptor: ImageSpec.Descriptor) async throws -> [UInt8] { try await verifiedBlob(descriptor) }
+
+    public func release(_ descriptor: ImageSpec.Descriptor) {}
+
+    public func blob(_ descriptor: ImageSpec.Descriptor) async throws -> (path: String, offset: UInt64) {
+        guard let member = members["blobs/sha256/" + descriptor.digest.hex] else { throw OCIError("\(name) lacks the blob \(descriptor.digest)") }
+        guard member.size == descriptor.size else {
+            throw OCIError("blob \(descriptor.digest) of \(name) is \(member.size) bytes, not the \(descriptor.size) its descriptor says")
+        }
+        return (archive, member.offset)
+    }
+}
+
 /// Parses skopeo's transport syntax into a source.
 public enum ImageReference {
     /// - Parameters: `verifyTLS` and `credentials` apply to `docker://` references.
     public static func source(_ reference: String, verifyTLS: Bool = true, credentials: String? = nil) throws -> any ImageSource {
         if reference.hasPrefix("docker://") { return try RegistrySource(reference, verifyTLS: verifyTLS, credentials: credentials) }
-        if reference.hasPrefix("oci:") {
-            let rest = reference.dropFirst(4)
-            let parts = rest.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard !parts[0].isEmpty else { throw OCIError("\(reference) names no directory") }
-            return OCILayoutSource(directory: parts[0], reference: parts.count == 2 && !parts[1].isEmpty ? parts[1] : nil, name: reference)
+        for transport in ["oci:", "oci-archive:"] where reference.hasPrefix(transport) {
+            let parts = reference.dropFirst(transport.count).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard !parts[0].isEmpty else { throw OCIError("\(reference) names no \(transport == "oci:" ? "directory" : "archive")") }
+            let tag = parts.count == 2 && !parts[1].isEmpty ? parts[1] : nil
+            if transport == "oci:" { return OCILayoutSource(directory: parts[0], reference: tag, name: reference) }
+            return try OCIArchiveSource(archive: parts[0], reference: tag, name: reference)
         }
-        throw OCIError("\(reference) is not an image reference cairn reads (oci:DIR[:REF], docker://HOST/NAME[:TAG|@DIGEST])")
+        throw OCIError("\(reference) is not an image reference cairn reads (oci:DIR[:REF], oci-archive:FILE[:REF], docker://HOST/NAME[:TAG|@DIGEST])")
     }
 }

@@ -72,6 +72,50 @@ public struct ImageStore {
         return problems
     }
 
+    /// The raw manifest and config JSON of the image `name` names, read back from their streams.
+    public func documents(of name: String) throws -> (manifest: [UInt8], config: [UInt8]?) {
+        let image = try image(named: name)
+        let manifestStream = try repository.readStream(try streamDigest("oci-manifest-" + image.manifestDigest.description), contentType: ImagePuller.manifestContentType)
+        let manifest = try bytes(of: manifestStream, expecting: image.manifestDigest)
+        guard let configDigest = image.configDigest else { return (manifest, nil) }
+        let configStream = try repository.readStream(try streamDigest("oci-config-" + configDigest.description), contentType: ImagePuller.configContentType)
+        return (manifest, try bytes(of: configStream, expecting: configDigest))
+    }
+
+    /// The composefs image of `name`'s layers, made again from its layer streams (as a pull made
+    /// it), and its fs-verity digest: what a deployment of it would be named by.
+    public func computeImage(of name: String, xattrs: MergedTree.XattrPolicy = .allowlistOnly) throws -> (bytes: [UInt8], digest: [UInt8]) {
+        let image = try image(named: name)
+        guard let configDigest = image.configDigest else { throw OCIError("\(name) is not a container image (its manifest names no config)") }
+        let config = try repository.readStream(try streamDigest("oci-config-" + configDigest.description), contentType: ImagePuller.configContentType)
+        let document = try ImageSpec.decode(ImageSpec.Config.self, from: try bytes(of: config, expecting: configDigest), naming: "config \(configDigest)")
+        let tree = MergedTree()
+        for diffID in document.rootfs.diff_ids {
+            guard let (_, index) = config.namedRefs.first(where: { $0.name == Array(diffID.description.utf8) }) else {
+                throw OCIError("config stream of \(configDigest) names no layer \(diffID)")
+            }
+            try tree.apply(layer: try repository.readStream(config.streamRefs[index], contentType: LayerImporter.contentType), name: "oci-layer-" + diffID.description)
+        }
+        try tree.transformForOCI(xattrs: xattrs)
+        var options = ComposefsImage.Options()
+        (options.minimumVersion, options.maximumVersion) = (repository.metadata.defaultFormat, repository.metadata.defaultFormat)
+        let bytes = try ComposefsImage.write(try tree.fileTree(), options: options)
+        return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
+    }
+
+    private func streamDigest(_ name: String) throws -> [UInt8] {
+        guard let digest = try repository.streamDigest(named: name) else { throw OCIError("stream \(name) is missing from \(repository.path)") }
+        return digest
+    }
+
+    /// A manifest or config stream's raw JSON, checked against its OCI digest.
+    private func bytes(of stream: SplitStream, expecting digest: OCIDigest) throws -> [UInt8] {
+        var bytes = [UInt8]()
+        try repository.reassemble(stream) { bytes += $0 }
+        guard OCIDigest(of: bytes) == digest else { throw OCIError("the stream of \(digest) does not hold that document") }
+        return bytes
+    }
+
     /// Points `tag` at the image `name` names.
     public func tag(_ name: String, as tag: String) throws {
         let image = try image(named: name)

@@ -10,7 +10,7 @@ struct OCICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oci",
         abstract: "Pull OCI images into a composefs repository and work with them.",
-        subcommands: [Pull.self, Images.self, Dump.self, Tag.self, Untag.self]
+        subcommands: [Pull.self, Images.self, Inspect.self, ComputeID.self, Dump.self, Tag.self, Untag.self]
     )
 
     struct Pull: AsyncParsableCommand {
@@ -56,6 +56,45 @@ struct OCICommand: AsyncParsableCommand {
         }
     }
 
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print an image's tag, digests, composefs image, manifest and config as JSON.")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
+
+        struct Report: Encodable {
+            var image: ImageStore.Image
+            var manifest: JSONDocument
+            var config: JSONDocument?
+        }
+
+        func run() async throws {
+            let store = ImageStore(try repository.open())
+            let (manifest, config) = try store.documents(of: name)
+            try printJSON(Report(image: try store.image(named: name), manifest: try JSONDocument(manifest), config: try config.map(JSONDocument.init)))
+        }
+    }
+
+    struct ComputeID: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "compute-id",
+            abstract: "Make an image's composefs image again from its layers and print its fs-verity digest.",
+            discussion: "The digest a deployment of the image is named by; it matches the image the pull stored (exit 1 if not).")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
+        @Flag(help: "Keep user.* xattrs, as a pull with --keep-user-xattrs does.") var keepUserXattrs = false
+
+        func run() async throws {
+            let store = ImageStore(try repository.open())
+            let (_, digest) = try store.computeImage(of: name, xattrs: keepUserXattrs ? .keepUserXattrs : .allowlistOnly)
+            print(Hex.encode(digest))
+            if !keepUserXattrs, let stored = try store.image(named: name).image, stored != Hex.encode(digest) {
+                throw CommandFailure("the image the pull stored for \(name) is \(stored), not the one its layers make")
+            }
+        }
+    }
+
     struct Dump: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the dumpfile (composefs-dump(5)) of an image's merged tree.")
 
@@ -88,5 +127,38 @@ struct OCICommand: AsyncParsableCommand {
         @Argument(help: "The tag.") var tag: String
 
         func run() async throws { try ImageStore(try repository.open()).untag(tag) }
+    }
+}
+
+/// A JSON document printed as itself (re-parsed so it nests in a report).
+struct JSONDocument: Encodable {
+    let value: JSONValue
+    init(_ bytes: [UInt8]) throws { value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
+
+indirect enum JSONValue: Codable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try value.rounded() == value && abs(value) < 1e15 ? container.encode(Int64(value)) : container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
     }
 }

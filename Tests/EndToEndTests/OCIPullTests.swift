@@ -105,6 +105,32 @@ import Testing
         #expect(compared.succeeded, "\(compared.stdout)")
     }
 
+    /// An oci-archive (skopeo) gives the layout's image; inspect shows the manifest and config as
+    /// pulled; compute-id makes the composefs image again from the layers and gets the same digest.
+    @Test func archiveInspectAndComputeID() throws {
+        let (scratch, layout, repo) = try Self.setUp()
+        let archive = scratch.file("img.tar")
+        let copied = try run("/usr/bin/env", ["skopeo", "copy", "oci:\(layout):v2", "oci-archive:\(archive):v2"])
+        #expect(copied.succeeded, "\(copied.stderr)")
+        let fromArchive = try Self.pull(repo, "oci-archive:\(archive):v2", "archived")
+        let fromLayout = try Self.pull(repo, "oci:\(layout):v2", "laid-out")
+        #expect(fromArchive["layersImported"] as? Int == 3 && fromLayout["layersImported"] as? Int == 0)
+        #expect(fromArchive["image"] as? String == fromLayout["image"] as? String)
+
+        let inspected = try cairn("oci", "inspect", "--repo", repo, "archived")
+        #expect(inspected.succeeded, "\(inspected.stderr)")
+        let report = (try? JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any]) ?? [:]
+        let config = report["config"] as? [String: Any]
+        #expect(((config?["rootfs"] as? [String: Any])?["diff_ids"] as? [String])?.count == 3, "\(inspected.stdout)")
+        #expect((report["manifest"] as? [String: Any])?["layers"] != nil)
+        #expect((report["image"] as? [String: Any])?["image"] as? String == fromArchive["image"] as? String)
+
+        let computed = try cairn("oci", "compute-id", "--repo", repo, "archived")
+        #expect(computed.succeeded && computed.stdout == (fromArchive["image"] as? String ?? "-") + "\n", "\(computed.stdout) \(computed.stderr)")
+        let missing = try cairn("oci", "pull", "--repo", repo, "oci-archive:\(archive):nope", "x")
+        #expect(!missing.succeeded && missing.stderr.contains("no image named 'nope'"), "\(missing.stderr)")
+    }
+
     /// Two images sharing a layer: untag one and collect; the other still mounts whole and
     /// fsck passes; a dry run deletes nothing; untag both and nothing is left.
     @Test func garbageCollectionFollowsTags() throws {
