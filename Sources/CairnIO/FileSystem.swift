@@ -159,3 +159,15 @@ extension String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
+
+extension FileSystem {
+    /// Mounts the composefs image `image` read-only at `target`, as mount.composefs does: the
+    /// EROFS image on a loop device, kept detached, under overlayfs with `objects` as a data-only
+    /// lower layer. Needs root (CAP_SYS_ADMIN).
+    public static func mountComposefs(image: String, objects: String, at target: String) throws {
+        var step: UnsafePointer<CChar>?
+        guard cairn_mount_composefs(image, objects, target, &step) == 0 else {
+            throw SystemError(step.map { String(cString: $0) } ?? "mount", target, Errno(rawValue: errno))
+        }
+    }
+}

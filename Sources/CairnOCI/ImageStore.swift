@@ -72,6 +72,12 @@ public struct ImageStore {
         return problems
     }
 
+    /// The fs-verity digest (hex) of the composefs image of the image `name` names.
+    public func composefsImage(of name: String) throws -> String {
+        guard let hex = try image(named: name).image else { throw OCIError("\(name) has no composefs image (pull it again to make one)") }
+        return hex
+    }
+
     /// The raw manifest and config JSON of the image `name` names, read back from their streams.
     public func documents(of name: String) throws -> (manifest: [UInt8], config: [UInt8]?) {
         let image = try image(named: name)

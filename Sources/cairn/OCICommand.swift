@@ -10,7 +10,7 @@ struct OCICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oci",
         abstract: "Pull OCI images into a composefs repository and work with them.",
-        subcommands: [Pull.self, Images.self, Inspect.self, ComputeID.self, Dump.self, Tag.self, Untag.self]
+        subcommands: [Pull.self, Images.self, Inspect.self, ComputeID.self, Dump.self, Mount.self, Tag.self, Untag.self]
     )
 
     struct Pull: AsyncParsableCommand {
@@ -103,10 +103,26 @@ struct OCICommand: AsyncParsableCommand {
 
         func run() async throws {
             let repository = try repository.open()
-            let image = try ImageStore(repository).image(named: name)
-            guard let hex = image.image, let digest = Hex.decode(hex) else { throw CommandFailure("\(name) has no composefs image (pull it again to make one)") }
+            let digest = Hex.decode(try ImageStore(repository).composefsImage(of: name)) ?? []
             let erofs = try ErofsImage(try FileImage(path: repository.objectPath(digest)))
             try File.writeStandardOutput(Dumpfile.write(try ComposefsImage.read(erofs)))
+        }
+    }
+
+    struct Mount: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mount an image's composefs image read-only at DIR (root).",
+            discussion: "The EROFS image (opened through images/, the only place this repository mounts from) on a loop device, under overlayfs with objects/ as a data-only lower layer. `umount DIR` undoes it.")
+
+        @OptionGroup var repository: RepositoryOption
+        @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
+        @Argument(help: "An existing directory to mount on.") var directory: String
+
+        func run() async throws {
+            let repository = try repository.open()
+            let image = repository.path + "/images/" + (try ImageStore(repository).composefsImage(of: name))
+            guard FileSystem.exists(image) else { throw CommandFailure("\(image) is missing: the repository does not list \(name)'s image as mountable") }
+            try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory)
         }
     }
 

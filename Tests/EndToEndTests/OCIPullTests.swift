@@ -61,6 +61,17 @@ import Testing
         let v1 = try Self.compareMounted(repo: repo, tag: "v1", layout: layout, reference: "v1", in: scratch)
         #expect(v1.succeeded, "\(v1.stdout)")
 
+        // `cairn oci mount` serves the same tree (the harness's mount above is mount(8)'s).
+        let target = scratch.file("oci-mount")
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        let mounted = try cairn("oci", "mount", "--repo", repo, "example.com/os/image:v2", target)
+        #expect(mounted.succeeded, "\(mounted.stderr)")
+        let viaCairn = try run("/usr/bin/env", ["python3", Self.treeScript, "compare", "--hard-links", scratch.file("unpacked-example-com-os-image-v2") + "/rootfs", target])
+        _ = try run("/usr/bin/env", ["umount", target])
+        #expect(viaCairn.succeeded && viaCairn.stdout.contains("352 entries, 0 differences"), "\(viaCairn.stdout)")
+        let notMountable = try cairn("oci", "mount", "--repo", repo, "no-such-tag", target)
+        #expect(!notMountable.succeeded && notMountable.stderr.contains("no-such-tag"))
+
         // The dump is the merged tree: the opaque directory holds only the new file, whiteouts
         // removed their names, /run is empty, the hard link into the first layer shares its inode.
         let dump = try cairn("oci", "dump", "--repo", repo, "example.com/os/image:v2")

@@ -36,5 +36,10 @@ int cairn_link_unnamed(int fd, const char *path);
 /// open("/proc/self/fd/<fd>", O_RDONLY | O_CLOEXEC): a new read-only descriptor of the same file.
 int cairn_reopen_read_only(int fd);
 
+/// Mounts a composefs image read-only at `target`: the EROFS `image` on a loop device (released
+/// with the mount), kept detached, under overlayfs with `objects` as a data-only lower layer
+/// (metacopy and redirects on). 0, or -1 with errno set and `*step` naming what failed.
+int cairn_mount_composefs(const char *image, const char *objects, const char *target, const char **step);
+
 /// syncfs: flushes the file system that holds fd; 0 or -1 with errno set.
 int cairn_syncfs(int fd);
