@@ -34,44 +34,81 @@ public enum LayerImporter {
             throw OCIError("layer \(descriptor.digest): \(error)")
         }
         var splitter = tar.source
-        splitter.stream.append(inline: try reader.readRest(limit: trailerLimit))
+        splitter.appendInline(try reader.readRest(limit: trailerLimit))
         let content = try reader.finish()
         guard content == diffID else { throw OCIError("layer \(descriptor.digest) decompresses to \(content), not the diff_id \(diffID) its config names") }
-        return try repository.writeStream(splitter.stream, named: "oci-layer-" + diffID.description)
+        return try repository.writeStream(try splitter.stream(), named: "oci-layer-" + diffID.description)
     }
 
     /// The source the tar walk reads while the layer is split: every byte it reads goes inline
-    /// into the stream, except a large file's content, which goes to an object.
+    /// into the stream, except a large file's content, which goes to an object written by
+    /// `ObjectPipeline` on another thread (the stream is assembled once all digests are known).
     struct Splitter: TarSource {
+        enum Piece {
+            case inline([UInt8])
+            /// The `number`th object of the layer, `size` bytes.
+            case object(number: Int, size: UInt64)
+        }
+
         let blob: BlobReader
         let repository: Repository
-        var stream: SplitStream
+        let objects: ObjectPipeline
+        var pieces = [Piece]()
+        var objectCount = 0
         var offset: UInt64 = 0
 
         init(blob: BlobReader, repository: Repository) {
             (self.blob, self.repository) = (blob, repository)
-            stream = SplitStream(algorithm: repository.algorithm, contentType: LayerImporter.contentType)
+            objects = ObjectPipeline(repository)
+        }
+
+        mutating func appendInline(_ bytes: [UInt8]) {
+            guard !bytes.isEmpty else { return }
+            if case .inline(var previous)? = pieces.last {
+                // Taken out first, so the append happens in place, not on a copy.
+                pieces.removeLast()
+                previous += bytes
+                pieces.append(.inline(previous))
+            } else {
+                pieces.append(.inline(bytes))
+            }
         }
 
         mutating func read(_ count: Int) throws -> [UInt8]? {
             guard let bytes = try blob.read(count) else { return nil }
-            stream.append(inline: bytes)
+            appendInline(bytes)
             offset += UInt64(count)
             return bytes
         }
 
+        /// A large file's data goes to the object pipeline; its digest is not known yet, so the
+        /// entry's data is reported as `.none` (the walk only needs the stream).
         mutating func data(_ size: UInt64, of entry: TarEntry) throws -> TarData {
             let padded = TarEntry.padded(size)
             guard LayerImporter.isExternal(entry, size: size) else { return try inlineData(size, of: entry, in: "layer \(blob.name)") }
-            let object = try Repository.ObjectWriter(repository)
-            try blob.stream(size) { try object.write($0) }
-            let digest = try object.commit()
-            stream.append(object: digest, size: size)
+            objects.begin()
+            try blob.stream(size) { [objects] piece in objects.write(Array(piece)) }
+            objects.end()
+            pieces.append(.object(number: objectCount, size: size))
+            objectCount += 1
             offset += size
             if padded > size {
                 guard try read(Int(padded - size)) != nil else { throw TarError(entry, "lacks the padding after its data") }
             }
-            return .object(digest)
+            return .none
+        }
+
+        /// The layer's splitstream, once every object is written.
+        func stream() throws -> SplitStream {
+            let digests = try objects.finish()
+            var stream = SplitStream(algorithm: repository.algorithm, contentType: LayerImporter.contentType)
+            for piece in pieces {
+                switch piece {
+                case .inline(let bytes): stream.append(inline: bytes)
+                case .object(let number, let size): stream.append(object: digests[number], size: size)
+                }
+            }
+            return stream
         }
     }
 
