@@ -64,6 +64,20 @@ import Testing
         #expect(log.contains("service=test-registry") && log.contains("scope=repository:test/os:pull") && log.contains("basic=-"), "\(log)")
     }
 
+    /// Blob downloads redirected to another origin (as registries backed by object storage do)
+    /// are followed, and the registry's token does not go along.
+    @Test func redirectsDropTheRegistryToken() throws {
+        let registry = try RegistryServer(tokenAuth: true)
+        let (scratch, _, repo) = try Self.setUp(registry)
+        defer { withExtendedLifetime(scratch) {} }
+        let (front, log) = try registry.startRedirectingFront()
+        let (pulled, result) = try Self.pull(["--repo", repo, "docker://127.0.0.1:\(front)/test/os:v2", "v2"])
+        #expect(pulled.succeeded && result["layersImported"] as? Int == 3, "\(pulled.stderr)")
+        let requests = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(requests.count >= 4 && requests.allSatisfy { $0.hasSuffix("auth=absent") }, "\(requests)")
+        #expect(try String(contentsOfFile: registry.tokenLog, encoding: .utf8).contains("scope=repository:test/os:pull"))
+    }
+
     /// A token server that wants credentials: none or wrong ones are refused with a message that
     /// says so; --creds and an auth file are sent as Basic to the token server.
     @Test func credentials() throws {

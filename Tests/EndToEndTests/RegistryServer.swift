@@ -21,9 +21,7 @@ final class RegistryServer {
             let tokenPort = try freePort()
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("Support/token_server.py").path
-            // The interpreter itself, not a shim that forks it: the pid must be the server's.
-            let python = try run("/usr/bin/env", ["python3", "-c", "import sys; print(sys.executable)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            try launch(python, [script, String(tokenPort), tokenLog] + (requiredCredentials.map { [$0] } ?? []), waitFor: tokenPort)
+            try launch(try python(), [script, String(tokenPort), tokenLog] + (requiredCredentials.map { [$0] } ?? []), waitFor: tokenPort)
             try start(port: authenticatedPort, auth: "http://127.0.0.1:\(tokenPort)/token")
         }
     }
@@ -75,6 +73,24 @@ final class RegistryServer {
             Thread.sleep(forTimeInterval: 0.02)
         }
         throw ServerError("\(executable) did not start on port \(port)")
+    }
+
+    /// A front (Tests/Support/redirect_proxy.py) on the authenticated instance that redirects
+    /// every blob download to another origin serving it without auth; returns the front's port
+    /// and the log of the blob requests (whether each carried an Authorization header).
+    func startRedirectingFront() throws -> (port: Int, log: String) {
+        let front = try freePort(), blobs = try freePort()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Support/redirect_proxy.py").path
+        let log = scratch.file("blobs.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        try launch(try python(), [script, String(front), String(blobs), "127.0.0.1:\(authenticatedPort ?? port)", "127.0.0.1:\(port)", log], waitFor: front)
+        return (front, log)
+    }
+
+    /// The interpreter itself, not a shim that forks it: the pid must be the server's.
+    private func python() throws -> String {
+        try run("/usr/bin/env", ["python3", "-c", "import sys; print(sys.executable)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Pushes `source` (skopeo syntax) to NAME:TAG on the open instance.
