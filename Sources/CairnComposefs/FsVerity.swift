@@ -61,11 +61,16 @@ public enum FsVerity {
     public static func digest(of file: File, algorithm: FsVerityAlgorithm, jobs: Int = 2) throws -> [UInt8] {
         let size = try file.size()
         let segment = 4 << 20
+        guard jobs >= 2 else {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: segment, alignment: 4096)
+            defer { buffer.deallocate() }
+            return try digest(of: file, size: size, algorithm: algorithm, buffer: buffer)
+        }
         var hasher = FsVerityHasher(algorithm)
         // Whole segments (multiples of the block size) are hashed apart and their block hashes
         // fed in file order; only the last segment can end in a partial block.
         let segments = Int((size + UInt64(segment) - 1) / UInt64(segment))
-        let window = jobs < 2 ? 1 : 2 * jobs
+        let window = 2 * jobs
         let buffers = SegmentBuffers(count: min(window, max(segments, 1)), size: Int(min(UInt64(segment), max(size, 1))))
         for first in stride(from: 0, to: segments, by: window) {
             let count = min(window, segments - first)
@@ -80,7 +85,7 @@ public enum FsVerity {
                     return BlockHasher(algorithm).hashBlocks(UnsafeRawBufferPointer(buffer))
                 }
             }
-            if count == 1 { hashSegment(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: hashSegment) }
+            DispatchQueue.concurrentPerform(iterations: count, execute: hashSegment)
             for slot in 0..<count {
                 let (hashes, lastBlockBytes) = try results.take(slot).get()
                 hasher.appendDataBlockHashes(hashes, lastBlockBytes: lastBlockBytes)

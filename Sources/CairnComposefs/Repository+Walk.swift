@@ -138,9 +138,9 @@ extension Repository {
         }
         for directory in ["images", "streams"] {
             // Temporary links a crash left behind (no writer runs under the exclusive lock).
-            for stale in try Self.temporaryLinks(under: path + "/" + directory) {
+            for (stale, _) in try Self.links(under: path + "/" + directory, temporary: true) {
                 report.links += 1
-                if !dryRun { try FileSystem.remove(stale) }
+                if !dryRun { try FileSystem.remove(path + "/" + directory + "/" + stale) }
             }
             // Top-level names first: a ref dangles when the name it points at does.
             let links = try Self.links(under: path + "/" + directory).sorted { !$0.path.contains("/") && $1.path.contains("/") }
@@ -184,20 +184,5 @@ extension Repository {
             }
         }
         return report
-    }
-
-    /// `.#…` names (links being replaced) under `directory`, recursively.
-    static func temporaryLinks(under directory: String) throws -> [String] {
-        guard try FileSystem.status(directory)?.isDirectory == true else { return [] }
-        var found = [String]()
-        for name in try FileSystem.contents(of: directory) {
-            let child = directory + "/" + name
-            if name.hasPrefix(".#") {
-                found.append(child)
-            } else if FileSystem.readLink(child) == nil, try FileSystem.status(child)?.isDirectory == true {
-                found += try temporaryLinks(under: child)
-            }
-        }
-        return found
     }
 }

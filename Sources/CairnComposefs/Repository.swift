@@ -104,15 +104,10 @@ public final class Repository: @unchecked Sendable {
     public func storeObject(_ bytes: [UInt8]) throws -> [UInt8] {
         let digest = FsVerity.digest(of: bytes, algorithm: algorithm)
         guard !hasObject(digest) else { return digest }
-        try storeObject(digest: digest) { file in try file.write(bytes, at: 0) }
-        return digest
-    }
-
-    /// Writes a new object through `fill` under a temporary name, then publishes it.
-    private func storeObject(digest: [UInt8], fill: (File) throws -> Void) throws {
         let writer = try ObjectWriter(self)
-        try fill(writer.file!)
+        try writer.file!.write(bytes, at: 0)
         try writer.publish(digest: digest)
+        return digest
     }
 
     /// A new object written piece by piece, its digest computed on the way (a layer's file
@@ -337,17 +332,18 @@ public final class Repository: @unchecked Sendable {
         }
     }
 
-    /// Symlinks under `directory`, recursively: path relative to it and target.
-    static func links(under directory: String) throws -> [(path: String, target: String)] {
+    /// Symlinks under `directory`, recursively: path relative to it and target. `.#…` links
+    /// (being replaced, or left by a crash) come only when `temporary` asks for them.
+    static func links(under directory: String, temporary: Bool = false) throws -> [(path: String, target: String)] {
         guard try FileSystem.status(directory)?.isDirectory == true else { return [] }
         var found = [(path: String, target: String)]()
         var pending = [""]
         while let relative = pending.popLast() {
             let base = relative.isEmpty ? directory : directory + "/" + relative
-            for name in try FileSystem.contents(of: base).sorted() where !name.hasPrefix(".#") {
+            for name in try FileSystem.contents(of: base).sorted() {
                 let child = relative.isEmpty ? name : relative + "/" + name
                 if let target = FileSystem.readLink(base + "/" + name) {
-                    found.append((child, target))
+                    if name.hasPrefix(".#") == temporary { found.append((child, target)) }
                 } else if try FileSystem.status(base + "/" + name)?.isDirectory == true {
                     pending.append(child)
                 }

@@ -5,8 +5,8 @@ import Foundation
 public struct RepositoryMetadata: Equatable, Sendable {
     /// The repository format version this code reads and writes.
     public static let formatVersion = 1
-    /// Features this code knows; `v1_erofs` (read-only-compatible) marks V1 images.
-    static let knownCompatible: Set<String> = []
+    /// Features this code knows; `v1_erofs` (read-only-compatible) marks V1 images. Unknown
+    /// compatible features are ignored, so there is no list of them.
     static let knownReadOnlyCompatible: Set<String> = ["v1_erofs"]
     static let knownIncompatible: Set<String> = []
 

@@ -51,6 +51,12 @@ public struct SplitStream: Equatable, Sendable {
 
     /// Appends inline bytes (merged with inline bytes just before them).
     public mutating func append(inline bytes: some Collection<UInt8>) {
+        Self.append(inline: bytes, to: &chunks)
+        streamSize += UInt64(bytes.count)
+    }
+
+    /// Appends inline bytes to `chunks`, merged with inline bytes just before them.
+    public static func append(inline bytes: some Collection<UInt8>, to chunks: inout [Chunk]) {
         guard !bytes.isEmpty else { return }
         if case .inline(var previous)? = chunks.last {
             // Taken out first, so the append happens in place, not on a copy.
@@ -60,7 +66,6 @@ public struct SplitStream: Equatable, Sendable {
         } else {
             chunks.append(.inline(Array(bytes)))
         }
-        streamSize += UInt64(bytes.count)
     }
 
     /// Appends the whole content (`size` bytes) of the object with this digest.

@@ -55,7 +55,9 @@ public enum TarTree {
         }
     }
 
-    static func components(_ path: [UInt8], entry: TarEntry) throws -> [[UInt8]] {
+    /// The components of `path` (a tar entry's path or link target), `.` and empty ones dropped;
+    /// `..`, a name over 255 bytes or a path of 4096 bytes or more is an error naming `entry`.
+    public static func components(_ path: [UInt8], entry: TarEntry) throws -> [[UInt8]] {
         guard path.count < 4096 else { throw TarError(entry, "has a path of \(path.count) bytes (at most 4095)") }
         var parts = [[UInt8]]()
         for part in path.split(separator: UInt8(ascii: "/")) where part.elementsEqual([UInt8(ascii: ".")]) == false {

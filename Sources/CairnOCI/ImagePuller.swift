@@ -79,19 +79,13 @@ public struct ImagePuller {
         try await importLayers(missing, from: source)
 
         // Merge, then the composefs image.
-        let tree = MergedTree()
-        var layerStreams = [[UInt8]]()
-        for diffID in diffIDs {
+        let layerStreamNames = try diffIDs.map { diffID in
             let name = "oci-layer-" + diffID.description
             guard let digest = try repository.streamDigest(named: name) else { throw OCIError("layer stream \(name) vanished during the pull") }
-            layerStreams.append(digest)
-            try tree.apply(layer: try repository.readStream(digest, contentType: LayerImporter.contentType), name: name)
+            return (digest: digest, name: name)
         }
-        try tree.transformForOCI(xattrs: options.xattrs)
-        var imageOptions = ComposefsImage.Options()
-        imageOptions.minimumVersion = repository.metadata.defaultFormat
-        imageOptions.maximumVersion = repository.metadata.defaultFormat
-        let image = try repository.storeObject(try ComposefsImage.write(try tree.fileTree(), options: imageOptions))
+        let layerStreams = layerStreamNames.map(\.digest)
+        let image = try repository.storeObject(try MergedTree.composefsImage(of: layerStreamNames, in: repository, xattrs: options.xattrs))
         try repository.registerImage(image)
 
         // Config stream: the raw JSON, the layers by diff_id, the image, and the other images

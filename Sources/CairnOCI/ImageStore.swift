@@ -95,17 +95,13 @@ public struct ImageStore {
         guard let configDigest = image.configDigest else { throw OCIError("\(name) is not a container image (its manifest names no config)") }
         let config = try repository.readStream(try streamDigest("oci-config-" + configDigest.description), contentType: ImagePuller.configContentType)
         let document = try ImageSpec.decode(ImageSpec.Config.self, from: try bytes(of: config, expecting: configDigest), naming: "config \(configDigest)")
-        let tree = MergedTree()
-        for diffID in document.rootfs.diff_ids {
+        let layers = try document.rootfs.diff_ids.map { diffID in
             guard let (_, index) = config.namedRefs.first(where: { $0.name == Array(diffID.description.utf8) }) else {
                 throw OCIError("config stream of \(configDigest) names no layer \(diffID)")
             }
-            try tree.apply(layer: try repository.readStream(config.streamRefs[index], contentType: LayerImporter.contentType), name: "oci-layer-" + diffID.description)
+            return (digest: config.streamRefs[index], name: "oci-layer-" + diffID.description)
         }
-        try tree.transformForOCI(xattrs: xattrs)
-        var options = ComposefsImage.Options()
-        (options.minimumVersion, options.maximumVersion) = (repository.metadata.defaultFormat, repository.metadata.defaultFormat)
-        let bytes = try ComposefsImage.write(try tree.fileTree(), options: options)
+        let bytes = try MergedTree.composefsImage(of: layers, in: repository, xattrs: xattrs)
         return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
     }
 

@@ -44,17 +44,13 @@ public enum LayerImporter {
     /// into the stream, except a large file's content, which goes to an object written by
     /// `ObjectPipeline` on another thread (the stream is assembled once all digests are known).
     struct Splitter: TarSource {
-        enum Piece {
-            case inline([UInt8])
-            /// The `number`th object of the layer, `size` bytes.
-            case object(number: Int, size: UInt64)
-        }
-
         let blob: BlobReader
         let repository: Repository
         let objects: ObjectPipeline
-        var pieces = [Piece]()
-        var objectCount = 0
+        /// The stream's chunks so far; an external chunk's index is the object's number in the
+        /// pipeline until `stream()` swaps in the digests.
+        var chunks = [SplitStream.Chunk]()
+        var objectSizes = [UInt64]()
         var offset: UInt64 = 0
 
         init(blob: BlobReader, repository: Repository) {
@@ -62,17 +58,7 @@ public enum LayerImporter {
             objects = ObjectPipeline(repository)
         }
 
-        mutating func appendInline(_ bytes: [UInt8]) {
-            guard !bytes.isEmpty else { return }
-            if case .inline(var previous)? = pieces.last {
-                // Taken out first, so the append happens in place, not on a copy.
-                pieces.removeLast()
-                previous += bytes
-                pieces.append(.inline(previous))
-            } else {
-                pieces.append(.inline(bytes))
-            }
-        }
+        mutating func appendInline(_ bytes: [UInt8]) { SplitStream.append(inline: bytes, to: &chunks) }
 
         mutating func read(_ count: Int) throws -> [UInt8]? {
             guard let bytes = try blob.read(count) else { return nil }
@@ -89,8 +75,8 @@ public enum LayerImporter {
             objects.begin()
             try blob.stream(size) { [objects] piece in objects.write(Array(piece)) }
             objects.end()
-            pieces.append(.object(number: objectCount, size: size))
-            objectCount += 1
+            chunks.append(.external(index: objectSizes.count))
+            objectSizes.append(size)
             offset += size
             if padded > size {
                 guard try read(Int(padded - size)) != nil else { throw TarError(entry, "lacks the padding after its data") }
@@ -102,10 +88,10 @@ public enum LayerImporter {
         func stream() throws -> SplitStream {
             let digests = try objects.finish()
             var stream = SplitStream(algorithm: repository.algorithm, contentType: LayerImporter.contentType)
-            for piece in pieces {
-                switch piece {
+            for chunk in chunks {
+                switch chunk {
                 case .inline(let bytes): stream.append(inline: bytes)
-                case .object(let number, let size): stream.append(object: digests[number], size: size)
+                case .external(let number): stream.append(object: digests[number], size: objectSizes[number])
                 }
             }
             return stream

@@ -57,6 +57,19 @@ public final class MergedTree {
 
     public init() {}
 
+    /// The composefs image (in the repository's default format) of the layer streams `layers`
+    /// (digest and name, bottom layer first) merged and transformed for OCI.
+    public static func composefsImage(of layers: [(digest: [UInt8], name: String)], in repository: Repository, xattrs: XattrPolicy) throws -> [UInt8] {
+        let tree = MergedTree()
+        for layer in layers {
+            try tree.apply(layer: try repository.readStream(layer.digest, contentType: LayerImporter.contentType), name: layer.name)
+        }
+        try tree.transformForOCI(xattrs: xattrs)
+        var options = ComposefsImage.Options()
+        (options.minimumVersion, options.maximumVersion) = (repository.metadata.defaultFormat, repository.metadata.defaultFormat)
+        return try ComposefsImage.write(try tree.fileTree(), options: options)
+    }
+
     /// Adds every entry of a layer's stream, in order.
     public func apply(layer stream: SplitStream, name: String) throws {
         var reader = TarReader(LayerImporter.StreamSource(stream, name: name))
@@ -69,7 +82,7 @@ public final class MergedTree {
 
     /// `process_entry`.
     func apply(_ entry: TarEntry) throws {
-        let components = try Self.components(entry.path, entry: entry)
+        let components = try TarTree.components(entry.path, entry: entry)
         guard let name = components.last else {
             guard entry.fileType == .directory, !entry.isHardLink else { throw TarError(entry, "names the root but is not a directory") }
             root.stat = Stat(entry)
@@ -77,7 +90,7 @@ public final class MergedTree {
         }
         let inode: Inode
         if entry.isHardLink {
-            let target = try Self.components(entry.linkName, entry: entry)
+            let target = try TarTree.components(entry.linkName, entry: entry)
             guard let targetName = target.last, case .leaf(let id)? = try directory(target.dropLast(), for: entry).entries[targetName] else {
                 throw TarError(entry, "is a hard link to \(RawPath.display(entry.linkName)), which is no file in the tree")
             }
@@ -106,18 +119,6 @@ public final class MergedTree {
 
     static let whiteoutPrefix = Array(".wh.".utf8)
     static let opaqueMarker = Array(".wh..wh..opq".utf8)
-
-    /// A path's components as composefs-rs's `Path` sees them: empty and `.` components go,
-    /// `..` is an error.
-    static func components(_ path: [UInt8], entry: TarEntry) throws -> [[UInt8]] {
-        var parts = [[UInt8]]()
-        for part in path.split(separator: UInt8(ascii: "/")) where part != [UInt8(ascii: ".")] {
-            guard part != [UInt8(ascii: "."), UInt8(ascii: ".")] else { throw TarError(entry, "has a '..' component, which would leave the tree") }
-            guard part.count <= 255 else { throw TarError(entry, "has a name longer than 255 bytes") }
-            parts.append(Array(part))
-        }
-        return parts
-    }
 
     /// The existing directory at `path`: every component must be there and be a directory.
     private func directory(_ path: ArraySlice<[UInt8]>, for entry: TarEntry) throws -> Directory {

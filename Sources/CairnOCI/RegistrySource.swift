@@ -94,7 +94,6 @@ public final class RegistrySource: ImageSource, @unchecked Sendable {
 
     public func blob(_ descriptor: ImageSpec.Descriptor) async throws -> (path: String, offset: UInt64) {
         let path = scratch + "/" + descriptor.digest.hex
-        if let status = try FileSystem.status(path), status.size == descriptor.size { return (path, 0) }
         let file = try File.open(path, .readWrite, options: [.create, .truncate], permissions: [.ownerReadWrite])
         _ = try await send("blob \(descriptor.digest) of \(name)", path: "/blobs/" + descriptor.digest.description, accept: nil, to: (file, descriptor.size))
         return (path, 0)

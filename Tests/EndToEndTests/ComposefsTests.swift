@@ -55,12 +55,8 @@ import Testing
         #expect(try cairn("mkfs-erofs", scratch.file("again.erofs"), copy).succeeded)
         #expect(try scratch.read("full.erofs") == scratch.read("again.erofs"), "the same tree gives the same image")
 
-        let mountPoint = scratch.file("mnt")
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", image, mountPoint])
-        #expect(mounted.succeeded, "\(mounted.stderr)")
-        defer { _ = try? run("/usr/bin/env", ["umount", mountPoint]) }
-        let compared = try run("/usr/bin/env", ["python3", Self.treeScript, "compare", "--hard-links", source, mountPoint])
+        let mount = try ErofsMount(image: image, at: scratch.file("mnt"))
+        let compared = try withExtendedLifetime(mount) { try run("/usr/bin/env", ["python3", Self.treeScript, "compare", "--hard-links", source, mount.path]) }
         #expect(compared.succeeded && compared.stdout.contains("compared 332 entries"), "\(compared.stdout)")
     }
 
@@ -92,12 +88,8 @@ import Testing
 
         let fsck = try run("/usr/bin/env", ["fsck.erofs", "--extract", scratch.file("plain.erofs")])
         #expect(fsck.succeeded && !fsck.stderr.contains("<E>"), "\(fsck.stdout) \(fsck.stderr)")
-        let mountPoint = scratch.file("mnt")
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", scratch.file("plain.erofs"), mountPoint])
-        #expect(mounted.succeeded, "\(mounted.stderr)")
-        defer { _ = try? run("/usr/bin/env", ["umount", mountPoint]) }
-        let compared = try run("/usr/bin/env", ["python3", Self.treeScript, "compare", "--hard-links", source, mountPoint])
+        let mount = try ErofsMount(image: scratch.file("plain.erofs"), at: scratch.file("mnt"))
+        let compared = try withExtendedLifetime(mount) { try run("/usr/bin/env", ["python3", Self.treeScript, "compare", "--hard-links", source, mount.path]) }
         #expect(compared.succeeded && compared.stdout.contains("compared 331 entries"), "\(compared.stdout)")
     }
 

@@ -141,25 +141,34 @@ func sha256sum(_ path: String) throws -> String {
     String(try run("sha256sum", [path]).stdout.prefix(64))
 }
 
+/// An EROFS image mounted read-only on a loop device at `path`; unmounted when released.
+final class ErofsMount {
+    let path: String
+
+    init(image: String, at path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", image, path])
+        #expect(mounted.succeeded, "\(mounted.stderr)")
+    }
+
+    deinit { _ = try? run("/usr/bin/env", ["umount", path]) }
+}
+
 /// A composefs image mounted as composefs mounts it: the EROFS image (loop), then overlayfs with
 /// the object directory as a data-only lower layer. Unmounted when released.
 final class ComposefsMount {
     let path: String
-    private let layer: String
+    private let layer: ErofsMount
 
     init(image: String, objects: String, in scratch: Scratch, label: String = "") throws {
-        layer = scratch.file("layer" + label)
+        layer = try ErofsMount(image: image, at: scratch.file("layer" + label))
         path = scratch.file("merged" + label)
-        try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let mounted = try run("/usr/bin/env", ["mount", "-t", "erofs", "-o", "ro,loop", image, layer])
-        #expect(mounted.succeeded, "\(mounted.stderr)")
-        let overlay = try run("/usr/bin/env", ["mount", "-t", "overlay", "overlay", "-o", "ro,metacopy=on,redirect_dir=on,lowerdir=\(layer)::\(objects)", path])
+        let overlay = try run("/usr/bin/env", ["mount", "-t", "overlay", "overlay", "-o", "ro,metacopy=on,redirect_dir=on,lowerdir=\(layer.path)::\(objects)", path])
         #expect(overlay.succeeded, "\(overlay.stderr)")
     }
 
-    deinit {
-        _ = try? run("/usr/bin/env", ["umount", path])
-        _ = try? run("/usr/bin/env", ["umount", layer])
-    }
+    // The overlay goes before the layer under it (`layer` is released after this runs).
+    deinit { _ = try? run("/usr/bin/env", ["umount", path]) }
 }
