@@ -47,13 +47,22 @@ public enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.underestimatedCount * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xf)])
+        String(decoding: asciiDigits(bytes), as: UTF8.self)
+    }
+
+    /// The lowercase hex digits of `bytes`, as ASCII (object paths are built from these).
+    public static func asciiDigits<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+        bytes.withContiguousStorageIfAvailable { asciiDigits(UnsafeRawBufferPointer($0)) } ?? asciiDigits(Array(bytes))
+    }
+
+    public static func asciiDigits(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: bytes.count * 2) { out, initialized in
+            for (i, b) in bytes.enumerated() {
+                out[2 * i] = digits[Int(b >> 4)]
+                out[2 * i + 1] = digits[Int(b & 0xf)]
+            }
+            initialized = bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses lowercase hex, the form of every digest in a file name; nil for anything else.

@@ -66,8 +66,9 @@ public struct DirectorySource {
 
     /// `xx/yyyy…`: where an object with this digest lives in a digest store.
     public static func objectPath(_ digest: [UInt8]) -> [UInt8] {
-        let hex = Array(Hex.encode(digest).utf8)
-        return Array(hex[..<2]) + [UInt8(ascii: "/")] + Array(hex[2...])
+        var path = Hex.asciiDigits(digest)
+        path.insert(UInt8(ascii: "/"), at: 2)
+        return path
     }
 
     /// Copies every file the image does not hold inline into `store` under its object path (a

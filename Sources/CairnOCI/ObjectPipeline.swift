@@ -5,10 +5,16 @@ import Dispatch
 /// still being decompressed and read: the object's fs-verity hashing and its writes overlap the
 /// decompression. At most 32 pieces (of up to 1 MiB) wait at a time.
 final class ObjectPipeline: @unchecked Sendable {
+    /// Objects up to this size are gathered in memory and hashed before anything is written, so
+    /// one the repository already holds (most of a new version's files) costs no write at all.
+    static let bufferedSize = 1 << 20
+
     // Everything below is touched only on `queue` (a serial queue), except `capacity`.
     private let queue = DispatchQueue(label: "cairn.layer-objects")
     private let capacity = DispatchSemaphore(value: 32)
     private let repository: Repository
+    /// The current object: its bytes so far while it is small, then the file they went to.
+    private var buffered = [UInt8]()
     private var writer: Repository.ObjectWriter?
     private var digests = [[UInt8]]()
     private var failure: (any Error)?
@@ -18,8 +24,8 @@ final class ObjectPipeline: @unchecked Sendable {
     /// Starts the next object (objects are numbered from 0 in the order they are begun).
     func begin() {
         queue.async { [self] in
-            guard failure == nil else { return }
-            do { writer = try Repository.ObjectWriter(repository) } catch { failure = error }
+            buffered.removeAll(keepingCapacity: true)
+            writer = nil
         }
     }
 
@@ -28,8 +34,20 @@ final class ObjectPipeline: @unchecked Sendable {
         capacity.wait()
         queue.async { [self] in
             defer { capacity.signal() }
-            guard failure == nil, let writer else { return }
-            do { try piece.withUnsafeBytes { try writer.write($0) } } catch { failure = error }
+            guard failure == nil else { return }
+            do {
+                if writer == nil && buffered.count + piece.count <= Self.bufferedSize {
+                    buffered.append(contentsOf: piece)
+                    return
+                }
+                if writer == nil {
+                    let spilled = try Repository.ObjectWriter(repository)
+                    try buffered.withUnsafeBytes { try spilled.write($0) }
+                    buffered.removeAll(keepingCapacity: true)
+                    writer = spilled
+                }
+                try piece.withUnsafeBytes { try writer!.write($0) }
+            } catch { failure = error }
         }
     }
 
@@ -37,8 +55,14 @@ final class ObjectPipeline: @unchecked Sendable {
     func end() {
         queue.async { [self] in
             defer { writer = nil }
-            guard failure == nil, let writer else { return }
-            do { digests.append(try writer.commit()) } catch { failure = error }
+            guard failure == nil else { return }
+            do {
+                if let writer {
+                    digests.append(try writer.commit())
+                } else {
+                    digests.append(try repository.storeObject(buffered))
+                }
+            } catch { failure = error }
         }
     }
 
