@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // PCRE2, the regex engine of SELinux file_contexts (libselinux uses it too).
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Formats: chunker, chunk IDs, index codec, chunk compression. No file or network I/O.
         .target(
             name: "CairnCasync",
@@ -81,7 +83,7 @@ let package = Package(
         .target(
             name: "CairnOCI",
             dependencies: [
-                "CairnComposefs", "CairnErofs", "CairnCasync", "CairnIO", "CairnStores",
+                "CairnComposefs", "CairnErofs", "CairnCasync", "CairnIO", "CairnStores", "CPCRE2",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

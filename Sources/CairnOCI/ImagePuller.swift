@@ -14,6 +14,8 @@ public struct ImagePuller {
     public struct Options: Sendable {
         public var platform = ImageSpec.Platform.current
         public var xattrs = MergedTree.XattrPolicy.allowlistOnly
+        /// Also make the boot variant (`transform_for_boot`), named `composefs.image.boot.v1`.
+        public var bootable = false
         /// Layers imported at once.
         public var jobs = 2
         public init() {}
@@ -27,6 +29,7 @@ public struct ImagePuller {
         public var manifestStream: String
         public var configStream: String
         public var image: String
+        public var bootImage: String?
         public var layersImported: Int
         public var layersPresent: Int
         public var tag: String?
@@ -34,8 +37,11 @@ public struct ImagePuller {
 
     public static let configContentType = SplitStream.contentType("ociconfg")
     public static let manifestContentType = SplitStream.contentType("ocimanif")
-    /// The config's named ref to the V0/V1 composefs image.
+    /// The config's named refs to the V0/V1 composefs image and its boot variant; every boot
+    /// variant's name starts with `bootRefPrefix` (composefs-rs adds `.xattrs=<mode>` ones).
     public static let imageRefName = "composefs.image.v1"
+    public static let bootImageRefName = "composefs.image.boot.v1"
+    static let bootRefPrefix = Array("composefs.image.boot".utf8)
 
     let repository: Repository
     let options: Options
@@ -85,22 +91,27 @@ public struct ImagePuller {
             return (digest: digest, name: name)
         }
         let layerStreams = layerStreamNames.map(\.digest)
-        let image = try repository.storeObject(try MergedTree.composefsImage(of: layerStreamNames, in: repository, xattrs: options.xattrs))
+        let images = try MergedTree.composefsImages(of: layerStreamNames, in: repository, xattrs: options.xattrs, bootable: options.bootable)
+        let image = try repository.storeObject(images.image)
         try repository.registerImage(image)
+        let bootImage = try images.boot.map { try repository.storeObject($0) }
+        if let bootImage { try repository.registerImage(bootImage) }
 
-        // Config stream: the raw JSON, the layers by diff_id, the image, and the other images
-        // (boot variants, composefs-rs's V2) an earlier pull or tool recorded.
+        // Config stream: the raw JSON, and named refs in composefs-rs's order: the layers by
+        // diff_id, the image, the boot variants (this one, and those an earlier pull or tool
+        // made, by name).
         let configName = "oci-config-" + configDescriptor.digest.description
         var configStream = SplitStream(algorithm: repository.algorithm, contentType: Self.configContentType)
         configStream.append(object: try repository.storeObject(configBytes), size: UInt64(configBytes.count))
         for (diffID, digest) in zip(diffIDs, layerStreams) { configStream.addNamedRef(Array(diffID.description.utf8), digest: digest) }
         configStream.addNamedRef(Array(Self.imageRefName.utf8), digest: image)
+        var bootRefs = [[UInt8]: [UInt8]]()
         if let existing = try repository.streamDigest(named: configName) {
             let old = try repository.readStream(existing, contentType: Self.configContentType)
-            for (name, index) in old.namedRefs where name.starts(with: Array("composefs.image".utf8)) && name != Array(Self.imageRefName.utf8) {
-                configStream.addNamedRef(name, digest: old.streamRefs[index])
-            }
+            for (name, index) in old.namedRefs where name.starts(with: Self.bootRefPrefix) { bootRefs[name] = old.streamRefs[index] }
         }
+        if let bootImage { bootRefs[Array(Self.bootImageRefName.utf8)] = bootImage }
+        for name in bootRefs.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { configStream.addNamedRef(name, digest: bootRefs[name]!) }
         let configStreamDigest = try repository.writeStream(configStream, named: configName)
 
         // Manifest stream: the raw JSON, the config, the layers.
@@ -114,7 +125,7 @@ public struct ImagePuller {
 
         return Result(
             manifestDigest: manifestDigest, configDigest: configDescriptor.digest,
-            manifestStream: Hex.encode(manifestStreamDigest), configStream: Hex.encode(configStreamDigest), image: Hex.encode(image),
+            manifestStream: Hex.encode(manifestStreamDigest), configStream: Hex.encode(configStreamDigest), image: Hex.encode(image), bootImage: bootImage.map { Hex.encode($0) },
             layersImported: missing.count, layersPresent: Set(diffIDs).count - missing.count, tag: tag)
     }
 

@@ -10,6 +10,8 @@ public struct ImageStore {
         public var configDigest: OCIDigest?
         /// The composefs image's fs-verity digest (hex), if the config names one.
         public var image: String?
+        /// The boot variant's, if one was made.
+        public var bootImage: String?
     }
 
     let repository: Repository
@@ -48,9 +50,10 @@ public struct ImageStore {
         guard let (name, index) = manifest.namedRefs.first(where: { $0.name.starts(with: configPrefix) }) else { return image }
         image.configDigest = OCIDigest(String(decoding: name.dropFirst(configPrefix.count), as: UTF8.self))
         let config = try repository.readStream(manifest.streamRefs[index], contentType: ImagePuller.configContentType)
-        if let (_, imageIndex) = config.namedRefs.first(where: { $0.name == Array(ImagePuller.imageRefName.utf8) }) {
-            image.image = Hex.encode(config.streamRefs[imageIndex])
+        func ref(_ name: String) -> String? {
+            config.namedRefs.first { $0.name == Array(name.utf8) }.map { Hex.encode(config.streamRefs[$0.index]) }
         }
+        (image.image, image.bootImage) = (ref(ImagePuller.imageRefName), ref(ImagePuller.bootImageRefName))
         return image
     }
 
@@ -72,9 +75,15 @@ public struct ImageStore {
         return problems
     }
 
-    /// The fs-verity digest (hex) of the composefs image of the image `name` names.
-    public func composefsImage(of name: String) throws -> String {
-        guard let hex = try image(named: name).image else { throw OCIError("\(name) has no composefs image (pull it again to make one)") }
+    /// The fs-verity digest (hex) of the composefs image (or its boot variant) of the image
+    /// `name` names.
+    public func composefsImage(of name: String, boot: Bool = false) throws -> String {
+        let image = try image(named: name)
+        if boot {
+            guard let hex = image.bootImage else { throw OCIError("\(name) has no boot image (pull it again with --bootable to make one)") }
+            return hex
+        }
+        guard let hex = image.image else { throw OCIError("\(name) has no composefs image (pull it again to make one)") }
         return hex
     }
 
@@ -88,9 +97,10 @@ public struct ImageStore {
         return (manifest, try bytes(of: configStream, expecting: configDigest))
     }
 
-    /// The composefs image of `name`'s layers, made again from its layer streams (as a pull made
-    /// it), and its fs-verity digest: what a deployment of it would be named by.
-    public func computeImage(of name: String, xattrs: MergedTree.XattrPolicy = .allowlistOnly) throws -> (bytes: [UInt8], digest: [UInt8]) {
+    /// The composefs image of `name`'s layers (or its boot variant), made again from its layer
+    /// streams as a pull made it, and its fs-verity digest: the boot variant's is what a
+    /// deployment of it is named by.
+    public func computeImage(of name: String, xattrs: MergedTree.XattrPolicy = .allowlistOnly, boot: Bool = false) throws -> (bytes: [UInt8], digest: [UInt8]) {
         let image = try image(named: name)
         guard let configDigest = image.configDigest else { throw OCIError("\(name) is not a container image (its manifest names no config)") }
         let config = try repository.readStream(try streamDigest("oci-config-" + configDigest.description), contentType: ImagePuller.configContentType)
@@ -101,7 +111,8 @@ public struct ImageStore {
             }
             return (digest: config.streamRefs[index], name: "oci-layer-" + diffID.description)
         }
-        let bytes = try MergedTree.composefsImage(of: layers, in: repository, xattrs: xattrs)
+        let images = try MergedTree.composefsImages(of: layers, in: repository, xattrs: xattrs, bootable: boot)
+        let bytes = images.boot ?? images.image
         return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
     }
 

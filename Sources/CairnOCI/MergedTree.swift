@@ -30,6 +30,15 @@ public final class MergedTree {
         case symlink([UInt8])
         case device(FileType, rdev: UInt64)
         case fifo
+
+        var fileType: FileType {
+            switch self {
+            case .inline, .object: .regular
+            case .symlink: .symlink
+            case .device(let type, _): type
+            case .fifo: .fifo
+            }
+        }
     }
 
     struct Leaf {
@@ -58,8 +67,9 @@ public final class MergedTree {
     public init() {}
 
     /// The composefs image (in the repository's default format) of the layer streams `layers`
-    /// (digest and name, bottom layer first) merged and transformed for OCI.
-    public static func composefsImage(of layers: [(digest: [UInt8], name: String)], in repository: Repository, xattrs: XattrPolicy) throws -> [UInt8] {
+    /// (digest and name, bottom layer first) merged and transformed for OCI, and with `bootable`
+    /// the boot variant too, from the same merge.
+    public static func composefsImages(of layers: [(digest: [UInt8], name: String)], in repository: Repository, xattrs: XattrPolicy, bootable: Bool) throws -> (image: [UInt8], boot: [UInt8]?) {
         let tree = MergedTree()
         for layer in layers {
             try tree.apply(layer: try repository.readStream(layer.digest, contentType: LayerImporter.contentType), name: layer.name)
@@ -67,7 +77,10 @@ public final class MergedTree {
         try tree.transformForOCI(xattrs: xattrs)
         var options = ComposefsImage.Options()
         (options.minimumVersion, options.maximumVersion) = (repository.metadata.defaultFormat, repository.metadata.defaultFormat)
-        return try ComposefsImage.write(try tree.fileTree(), options: options)
+        let image = try ComposefsImage.write(try tree.fileTree(), options: options)
+        guard bootable else { return (image, nil) }
+        try tree.transformForBoot(reading: repository)
+        return (image, try ComposefsImage.write(try tree.fileTree(), options: options))
     }
 
     /// Adds every entry of a layer's stream, in order.

@@ -23,6 +23,7 @@ struct OCICommand: AsyncParsableCommand {
         @Argument(help: "The tag to give it (default: SOURCE).") var tag: String?
         @Option(help: "The platform to take from a multi-platform image: os/arch[/variant] (default: this machine's).") var platform: String?
         @Flag(help: "Keep user.* xattrs in the composefs image (by default only security.capability stays).") var keepUserXattrs = false
+        @Flag(help: "Also make the boot variant: /boot and /sysroot emptied, labels from the image's SELinux policy.") var bootable = false
         @Option(help: "Layers imported at once.") var jobs = 2
         @Option(help: "Registry credentials, user:password.") var creds: String?
         @Option(name: .customLong("tls-verify"), help: "false: speak plain HTTP to the registry (a local one).") var tlsVerify = true
@@ -36,10 +37,12 @@ struct OCICommand: AsyncParsableCommand {
             }
             options.xattrs = keepUserXattrs ? .keepUserXattrs : .allowlistOnly
             options.jobs = max(1, jobs)
+            options.bootable = bootable
             let result = try await ImagePuller(repository: try repository.open(), options: options).pull(try ImageReference.source(source, verifyTLS: tlsVerify, credentials: creds), tag: tag ?? source)
             if json { return try printJSON(result) }
             print("\(result.tag ?? source): manifest \(result.manifestDigest), \(result.layersImported) layers imported, \(result.layersPresent) present")
             print("image \(result.image)")
+            if let boot = result.bootImage { print("boot image \(boot)") }
         }
     }
 
@@ -84,13 +87,15 @@ struct OCICommand: AsyncParsableCommand {
         @OptionGroup var repository: RepositoryOption
         @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
         @Flag(help: "Keep user.* xattrs, as a pull with --keep-user-xattrs does.") var keepUserXattrs = false
+        @Flag(help: "The boot variant's digest (a deployment's id).") var bootable = false
 
         func run() async throws {
             let store = ImageStore(try repository.open())
-            let (_, digest) = try store.computeImage(of: name, xattrs: keepUserXattrs ? .keepUserXattrs : .allowlistOnly)
+            let (_, digest) = try store.computeImage(of: name, xattrs: keepUserXattrs ? .keepUserXattrs : .allowlistOnly, boot: bootable)
             print(Hex.encode(digest))
-            if !keepUserXattrs, let stored = try store.image(named: name).image, stored != Hex.encode(digest) {
-                throw CommandFailure("the image the pull stored for \(name) is \(stored), not the one its layers make")
+            let image = try store.image(named: name)
+            if !keepUserXattrs, let stored = bootable ? image.bootImage : image.image, stored != Hex.encode(digest) {
+                throw CommandFailure("the \(bootable ? "boot " : "")image the pull stored for \(name) is \(stored), not the one its layers make")
             }
         }
     }
@@ -100,10 +105,11 @@ struct OCICommand: AsyncParsableCommand {
 
         @OptionGroup var repository: RepositoryOption
         @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
+        @Flag(help: "The boot variant's tree.") var bootable = false
 
         func run() async throws {
             let repository = try repository.open()
-            let digest = Hex.decode(try ImageStore(repository).composefsImage(of: name)) ?? []
+            let digest = Hex.decode(try ImageStore(repository).composefsImage(of: name, boot: bootable)) ?? []
             let erofs = try ErofsImage(try FileImage(path: repository.objectPath(digest)))
             try File.writeStandardOutput(Dumpfile.write(try ComposefsImage.read(erofs)))
         }
@@ -117,10 +123,11 @@ struct OCICommand: AsyncParsableCommand {
         @OptionGroup var repository: RepositoryOption
         @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
         @Argument(help: "An existing directory to mount on.") var directory: String
+        @Flag(help: "Mount the boot variant.") var bootable = false
 
         func run() async throws {
             let repository = try repository.open()
-            let image = repository.path + "/images/" + (try ImageStore(repository).composefsImage(of: name))
+            let image = repository.path + "/images/" + (try ImageStore(repository).composefsImage(of: name, boot: bootable))
             guard FileSystem.exists(image) else { throw CommandFailure("\(image) is missing: the repository does not list \(name)'s image as mountable") }
             try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory)
         }

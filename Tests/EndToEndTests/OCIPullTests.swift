@@ -22,8 +22,8 @@ import Testing
         return (scratch, layout, repo)
     }
 
-    static func pull(_ repo: String, _ source: String, _ tag: String) throws -> [String: Any] {
-        let pulled = try cairn("oci", "pull", "--repo", repo, "--json", source, tag)
+    static func pull(_ repo: String, _ source: String, _ tag: String, _ options: String...) throws -> [String: Any] {
+        let pulled = try run(cairnPath, ["oci", "pull", "--repo", repo, "--json", source, tag] + options)
         #expect(pulled.succeeded, "\(pulled.stderr)")
         return (try? JSONSerialization.jsonObject(with: Data(pulled.stdout.utf8)) as? [String: Any]) ?? [:]
     }

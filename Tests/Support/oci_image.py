@@ -12,7 +12,14 @@
   oci_image.py plain LAYOUT TAG   adds TAG-plain: image TAG with every layer uncompressed
   oci_image.py index LAYOUT       adds `multi`: an index of v2 as linux/amd64 and v1 (its config
                                   saying arm64) as linux/arm64
-  oci_image.py hostile LAYOUT NAME  adds image NAME whose only layer is a hostile tar"""
+  oci_image.py hostile LAYOUT NAME  adds image NAME whose only layer is a hostile tar
+  oci_image.py bootable LAYOUT    adds `boot` (a bootable tree: /boot and /sysroot with content, an
+                                  SELinux policy in /etc/selinux with aliases, .local, <<none>>,
+                                  typed specs, a hard link whose two names want different labels),
+                                  `boot-unlabelled` (no /etc/selinux), `boot-nosysroot` and
+                                  `boot-badpolicy` (a file_contexts regex that does not compile)
+  oci_image.py labels DUMPFILE    checks every security.selinux of a boot image's dumpfile against
+                                  matchpathcon (libselinux) on the policy of `bootable`""",
 import gzip
 import hashlib
 import io
@@ -170,6 +177,146 @@ def hostile(layout, name):
     add_layer(layout, name, "empty", cases[name])
 
 
+SELINUX_TYPE = "targeted"
+POLICY = {
+    "file_contexts": """# a small policy in the shape of a real one: broad regexes first, exact paths last
+/.*	system_u:object_r:default_t:s0
+/etc(/.*)?	system_u:object_r:etc_t:s0
+/etc/selinux(/.*)?	system_u:object_r:selinux_config_t:s0
+/usr(/.*)?	system_u:object_r:usr_t:s0
+/usr/bin(/.*)?	system_u:object_r:bin_t:s0
+/usr/bin/.*	-l	system_u:object_r:bin_link_t:s0
+/usr/lib(/.*)?	system_u:object_r:lib_t:s0
+/usr/lib/.*\\.so(\\.[^/]*)*	--	system_u:object_r:shlib_t:s0
+/usr/lib/modules(/.*)?	system_u:object_r:modules_object_t:s0
+/usr/(.*/)?dev(/.*)?	-c	system_u:object_r:device_t:s0
+/boot(/.*)?	system_u:object_r:boot_t:s0
+/run(/.*)?	<<none>>
+/usr/share/nolabel(/.*)?	<<none>>
+/etc/shadow	--	system_u:object_r:shadow_t:s0
+""",
+    "file_contexts.local": "/usr/local(/.*)?\tsystem_u:object_r:local_t:s0\n",
+    "file_contexts.homedirs": "/var/home/[^/]+(/.*)?\tsystem_u:object_r:user_home_t:s0\n",
+    "file_contexts.subs_dist": "# aliases\n/usr/lib64 /usr/lib\n/var/roothome /root\n",
+}
+
+
+def bootable(layout):
+    selinux = [entry("etc/selinux/", tarfile.DIRTYPE, mode=0o755),
+               entry("etc/selinux/config", data=f"SELINUX=enforcing\nSELINUXTYPE={SELINUX_TYPE}\n".encode())]
+    for directory in [f"etc/selinux/{SELINUX_TYPE}/", f"etc/selinux/{SELINUX_TYPE}/contexts/", f"etc/selinux/{SELINUX_TYPE}/contexts/files/"]:
+        selinux.append(entry(directory, tarfile.DIRTYPE, mode=0o755))
+    for name, text in POLICY.items():
+        selinux.append(entry(f"etc/selinux/{SELINUX_TYPE}/contexts/files/{name}", data=text.encode()))
+    labelled = entry("usr/bin/labelled", data=b"carries a label the boot image replaces\n" * 3, mode=0o755)
+    labelled[0].pax_headers = {"SCHILY.xattr.security.selinux": "system_u:object_r:wrong_t:s0"}
+    device = tarfile.TarInfo("usr/share/dev/null")
+    device.type, device.mode, device.devmajor, device.devminor, device.mtime = tarfile.CHRTYPE, 0o666, 1, 3, 1700000000
+    common = [
+        entry("usr/", tarfile.DIRTYPE, mode=0o755, mtime=1700000123),
+        entry("usr/bin/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/bin/bash", data=b"a shell, long enough to be an object in the repository\n" * 2, mode=0o755),
+        entry("usr/bin/sh", tarfile.SYMTYPE, link="bash"),
+        labelled,
+        entry("usr/lib/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/lib/libc.so.6", data=b"not really a C library, but named like one\n" * 2),
+        entry("usr/lib/tool", tarfile.LNKTYPE, link="usr/bin/bash"),
+        entry("usr/lib/modules/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/lib/modules/6.1.0/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/lib/modules/6.1.0/vmlinuz", data=b"a kernel\n" * 20),
+        entry("usr/lib64/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/lib64/libm.so.6", data=b"reached through the /usr/lib64 alias\n" * 3),
+        entry("usr/lib64/plain", data=b"x"),
+        entry("usr/local/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/local/thing", data=b"y"),
+        entry("usr/share/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/share/dev/", tarfile.DIRTYPE, mode=0o755),
+        (device, None),
+        entry("usr/share/nolabel/", tarfile.DIRTYPE, mode=0o755),
+        entry("usr/share/nolabel/file", data=b"z"),
+        entry("etc/", tarfile.DIRTYPE, mode=0o755),
+        entry("etc/shadow", data=b"root:*:19000::::::\n", mode=0o600),
+        entry("etc/hostname", data=b"bootable\n"),
+        entry("boot/", tarfile.DIRTYPE, mode=0o555),
+        entry("boot/vmlinuz", data=b"a kernel in /boot\n" * 10),
+        entry("boot/loader/", tarfile.DIRTYPE, mode=0o755),
+        entry("boot/loader/entries.conf", data=b"title x\n"),
+        entry("run/", tarfile.DIRTYPE, mode=0o755),
+        entry("var/", tarfile.DIRTYPE, mode=0o755),
+        entry("var/home/", tarfile.DIRTYPE, mode=0o755),
+        entry("var/home/alice/", tarfile.DIRTYPE, mode=0o700),
+        entry("var/home/alice/notes", data=b"n"),
+        entry("var/roothome/", tarfile.DIRTYPE, mode=0o700),
+        entry("var/roothome/.profile", data=b"p"),
+    ]
+    sysroot = [entry("sysroot/", tarfile.DIRTYPE, mode=0o755), entry("sysroot/ostree/", tarfile.DIRTYPE, mode=0o755),
+               entry("sysroot/ostree/repo", data=b"r")]
+    add_layer(layout, "boot", "empty", common + sysroot + selinux)
+    add_layer(layout, "boot-unlabelled", "empty", common + sysroot)
+    add_layer(layout, "boot-nosysroot", "empty", common + selinux)
+    bad = [m for m in selinux if not m[0].name.endswith("/file_contexts")]
+    bad.append(entry(f"etc/selinux/{SELINUX_TYPE}/contexts/files/file_contexts", data=b"/.*\tsystem_u:object_r:default_t:s0\n/usr(/.*\tusr_t\n"))
+    add_layer(layout, "boot-badpolicy", "empty", common + sysroot + bad)
+
+
+def unescape(field):
+    """A dumpfile field's bytes (composefs-dump(5) escapes)."""
+    out, i = bytearray(), 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1] == "x":
+            out.append(int(field[i + 2:i + 4], 16))
+            i += 4
+        elif field[i] == "\\":
+            out += {"\\": b"\\", "n": b"\n", "r": b"\r", "t": b"\t"}[field[i + 1]]
+            i += 2
+        else:
+            out += field[i].encode()
+            i += 1
+    return bytes(out)
+
+
+MATCHPATHCON_TYPES = {0o100000: "file", 0o040000: "dir", 0o120000: "lnk_file", 0o020000: "chr_file",
+                      0o060000: "blk_file", 0o010000: "fifo_file", 0o140000: "sock_file"}
+
+
+def labels(dumpfile):
+    """Compares each inode's security.selinux with matchpathcon's answer for its path; a hard link
+    must share its target's label. Prints the differences and a count; exit 1 if any."""
+    entries = {}
+    for line in open(dumpfile).read().splitlines():
+        fields = line.split(" ")
+        path = unescape(fields[0]).decode()
+        if fields[2].startswith("@"):  # a hard link: the payload names the inode's first path
+            entries[path] = (int(fields[2][1:], 8) & 0o170000, ("link", unescape(fields[8]).decode()))
+            continue
+        xattrs = dict(unescape(x).split(b"=", 1) for x in fields[11:])
+        entries[path] = (int(fields[2], 8) & 0o170000, xattrs.get(b"security.selinux"))
+    policy = os.path.join(os.path.dirname(os.path.abspath(dumpfile)), "policy")
+    os.makedirs(policy, exist_ok=True)
+    for name, text in POLICY.items():
+        with open(os.path.join(policy, name), "w") as out:
+            out.write(text)
+    expected = {}
+    for kind, name in MATCHPATHCON_TYPES.items():
+        paths = [path for path, (mode, _) in entries.items() if mode == kind]
+        if not paths:
+            continue
+        found = subprocess.run(["matchpathcon", "-N", "-f", os.path.join(policy, "file_contexts"), "-m", name, *paths],
+                               check=True, capture_output=True, text=True).stdout
+        for line in found.splitlines():
+            path, context = line.split("\t")
+            expected[path] = None if context == "<<none>>" else context.encode()
+    differences = 0
+    for path, (_, label) in sorted(entries.items()):
+        if isinstance(label, tuple):
+            label = entries[label[1]][1]
+        if label != expected[path]:
+            differences += 1
+            print(f"{path}: {label!r}, matchpathcon says {expected[path]!r}")
+    print(f"checked {len(entries)} labels, {differences} differences")
+    sys.exit(1 if differences else 0)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
@@ -181,5 +328,9 @@ if __name__ == "__main__":
         index(sys.argv[2])
     elif sys.argv[1] == "hostile":
         hostile(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "bootable":
+        bootable(sys.argv[2])
+    elif sys.argv[1] == "labels":
+        labels(sys.argv[2])
     else:
         sys.exit(__doc__)
