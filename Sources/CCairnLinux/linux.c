@@ -85,7 +85,7 @@ static int configure(int fs, unsigned int command, const char *key, const char *
 }
 static int make_mount(int fs) { return (int)syscall(__NR_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY); }
 
-int cairn_mount_composefs(const char *image, const char *objects, const char *target, const char **step) {
+int cairn_mount_composefs(const char *image, const char *objects, const char *target, int require_verity, const char **step) {
     int result = -1;
     int image_fd = -1, control = -1, loop = -1, erofs = -1, erofs_mount = -1, overlay = -1, overlay_mount = -1;
     char loop_path[64], lower[64];
@@ -123,6 +123,8 @@ int cairn_mount_composefs(const char *image, const char *objects, const char *ta
     }
     if (configure(overlay, FSCONFIG_SET_STRING, "metacopy", "on") < 0) goto out;
     if (configure(overlay, FSCONFIG_SET_STRING, "redirect_dir", "on") < 0) goto out;
+    // Every file's data must carry the fs-verity digest its metacopy xattr names.
+    if (require_verity && configure(overlay, FSCONFIG_SET_STRING, "verity", "require") < 0) goto out;
     if (configure(overlay, FSCONFIG_CMD_CREATE, NULL, NULL) < 0) goto out;
     if ((overlay_mount = make_mount(overlay)) < 0) goto out;
     *step = "attach the mount";

@@ -158,7 +158,7 @@ public final class Repository: @unchecked Sendable {
                 if let temporary { try? FileSystem.remove(temporary) }
             }
             let target = repository.objectPath(digest)
-            if repository.hasObject(digest) { return try repository.checkExisting(target, digest: digest) }
+            if repository.hasObject(digest) { return try repository.checkVerity(of: target, expecting: digest) }
             var named = file!
             if !repository.isInsecure || repository.mayHaveVerity {
                 // fs-verity can be enabled only on a file no one has open for writing.
@@ -179,7 +179,7 @@ public final class Repository: @unchecked Sendable {
             }
             try repository.makeFanOut(for: target)
             let linked = if let temporary { try FileSystem.link(temporary, to: target) } else { try named.link(as: target) }
-            if !linked { try repository.checkExisting(target, digest: digest) }
+            if !linked { try repository.checkVerity(of: target, expecting: digest) }
         }
 
         deinit { if !published, let temporary { try? FileSystem.remove(temporary) } }
@@ -199,7 +199,7 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// An object already at `target` in a secure repository must carry the digest it is named by.
-    func checkExisting(_ target: String, digest: [UInt8]) throws {
+    public func checkVerity(of target: String, expecting digest: [UInt8]) throws {
         guard !isInsecure else { return }
         let existing = try File.open(target, .readOnly)
         guard existing.measureVerity(digestSize: algorithm.digestSize) == digest else {

@@ -163,10 +163,11 @@ extension String {
 extension FileSystem {
     /// Mounts the composefs image `image` read-only at `target`, as mount.composefs does: the
     /// EROFS image on a loop device, kept detached, under overlayfs with `objects` as a data-only
-    /// lower layer. Needs root (CAP_SYS_ADMIN).
-    public static func mountComposefs(image: String, objects: String, at target: String) throws {
+    /// lower layer. With `requireVerity`, overlayfs checks every file's fs-verity digest against
+    /// the one the image names. Needs root (CAP_SYS_ADMIN).
+    public static func mountComposefs(image: String, objects: String, at target: String, requireVerity: Bool) throws {
         var step: UnsafePointer<CChar>?
-        guard cairn_mount_composefs(image, objects, target, &step) == 0 else {
+        guard cairn_mount_composefs(image, objects, target, requireVerity ? 1 : 0, &step) == 0 else {
             throw SystemError(step.map { String(cString: $0) } ?? "mount", target, Errno(rawValue: errno))
         }
     }

@@ -118,7 +118,7 @@ struct OCICommand: AsyncParsableCommand {
     struct Mount: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Mount an image's composefs image read-only at DIR (root).",
-            discussion: "The EROFS image (opened through images/, the only place this repository mounts from) on a loop device, under overlayfs with objects/ as a data-only lower layer. `umount DIR` undoes it.")
+            discussion: "The EROFS image (opened through images/, the only place this repository mounts from) on a loop device, under overlayfs with objects/ as a data-only lower layer. In a secure repository the image's fs-verity digest must be its name, and overlayfs checks every file's (verity=require). `umount DIR` undoes it.")
 
         @OptionGroup var repository: RepositoryOption
         @Argument(help: "A tag, or the manifest's sha256:… digest.") var name: String
@@ -127,9 +127,13 @@ struct OCICommand: AsyncParsableCommand {
 
         func run() async throws {
             let repository = try repository.open()
-            let image = repository.path + "/images/" + (try ImageStore(repository).composefsImage(of: name, boot: bootable))
+            let digest = try ImageStore(repository).composefsImage(of: name, boot: bootable)
+            let image = repository.path + "/images/" + digest
             guard FileSystem.exists(image) else { throw CommandFailure("\(image) is missing: the repository does not list \(name)'s image as mountable") }
-            try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory)
+            // A secure repository mounts only what fs-verity vouches for: the image by its name,
+            // each file by the digest the image gives it.
+            if !repository.isInsecure { try repository.checkVerity(of: image, expecting: Hex.decode(digest) ?? []) }
+            try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory, requireVerity: !repository.isInsecure)
         }
     }
 

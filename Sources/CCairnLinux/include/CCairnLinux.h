@@ -38,8 +38,9 @@ int cairn_reopen_read_only(int fd);
 
 /// Mounts a composefs image read-only at `target`: the EROFS `image` on a loop device (released
 /// with the mount), kept detached, under overlayfs with `objects` as a data-only lower layer
-/// (metacopy and redirects on). 0, or -1 with errno set and `*step` naming what failed.
-int cairn_mount_composefs(const char *image, const char *objects, const char *target, const char **step);
+/// (metacopy and redirects on; with `require_verity`, overlayfs's verity=require). 0, or -1 with
+/// errno set and `*step` naming what failed.
+int cairn_mount_composefs(const char *image, const char *objects, const char *target, int require_verity, const char **step);
 
 /// syncfs: flushes the file system that holds fd; 0 or -1 with errno set.
 int cairn_syncfs(int fd);
