@@ -34,6 +34,10 @@ ssize_t cairn_lgetxattr(const char *path, const char *name, void *value, size_t 
     return lgetxattr(path, name, value, size);
 }
 
+int cairn_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
+    return lsetxattr(path, name, value, size, 0);
+}
+
 int cairn_enable_verity(int fd, uint32_t algorithm) {
     struct fsverity_enable_arg arg;
     memset(&arg, 0, sizeof(arg));
@@ -85,12 +89,10 @@ static int configure(int fs, unsigned int command, const char *key, const char *
 }
 static int make_mount(int fs) { return (int)syscall(__NR_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY); }
 
-int cairn_mount_composefs(const char *image, const char *objects, const char *target, int require_verity, const char **step) {
+int cairn_mount_composefs(int image_fd, const char *objects, const char *target, int require_verity, const char **step) {
     int result = -1;
-    int image_fd = -1, control = -1, loop = -1, erofs = -1, erofs_mount = -1, overlay = -1, overlay_mount = -1;
+    int control = -1, loop = -1, erofs = -1, erofs_mount = -1, overlay = -1, overlay_mount = -1;
     char loop_path[64], lower[64];
-    *step = "open the image";
-    if ((image_fd = open(image, O_RDONLY | O_CLOEXEC)) < 0) goto out;
     *step = "find a free loop device";
     if ((control = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) goto out;
     int number = ioctl(control, LOOP_CTL_GET_FREE);
@@ -132,7 +134,7 @@ int cairn_mount_composefs(const char *image, const char *objects, const char *ta
     result = 0;
 out:;
     int saved = errno;
-    int descriptors[] = {image_fd, control, loop, erofs, erofs_mount, overlay, overlay_mount};
+    int descriptors[] = {control, loop, erofs, erofs_mount, overlay, overlay_mount};
     for (size_t i = 0; i < sizeof(descriptors) / sizeof(descriptors[0]); i++) {
         if (descriptors[i] >= 0) close(descriptors[i]);
     }

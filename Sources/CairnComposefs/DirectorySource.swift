@@ -66,8 +66,12 @@ public struct DirectorySource {
 
     /// `xx/yyyy…`: where an object with this digest lives in a digest store.
     public static func objectPath(_ digest: [UInt8]) -> [UInt8] {
-        var path = Hex.asciiDigits(digest)
-        path.insert(UInt8(ascii: "/"), at: 2)
+        let hex = Hex.asciiDigits(digest)
+        var path = [UInt8]()
+        path.reserveCapacity(hex.count + 1)
+        path += hex[..<2]
+        path.append(UInt8(ascii: "/"))
+        path += hex[2...]
         return path
     }
 

@@ -103,7 +103,10 @@ public final class Repository: @unchecked Sendable {
     @discardableResult
     public func storeObject(_ bytes: [UInt8]) throws -> [UInt8] {
         let digest = FsVerity.digest(of: bytes, algorithm: algorithm)
-        guard !hasObject(digest) else { return digest }
+        if hasObject(digest) {
+            try checkVerity(of: objectPath(digest), expecting: digest)
+            return digest
+        }
         let writer = try ObjectWriter(self)
         try writer.file!.write(bytes, at: 0)
         try writer.publish(digest: digest)
@@ -198,8 +201,23 @@ public final class Repository: @unchecked Sendable {
         state.withLock { _ = $0.fanOuts.insert(fanOut) }
     }
 
+    /// Opens `images/<hex>` for mounting (the only place a repository mounts from); in a secure
+    /// repository the file's measured fs-verity digest must be its name, checked on the very
+    /// descriptor the mount then uses.
+    public func openImage(_ hex: String) throws -> File {
+        let path = path + "/images/" + hex
+        guard FileSystem.exists(path), let digest = Hex.decode(hex), digest.count == algorithm.digestSize else {
+            throw RepositoryError("\(path) is missing: the repository does not list the image as mountable")
+        }
+        let image = try File.open(path, .readOnly)
+        if !isInsecure, image.measureVerity(digestSize: algorithm.digestSize) != digest {
+            throw RepositoryError("\(path) does not have the fs-verity digest its name says")
+        }
+        return image
+    }
+
     /// An object already at `target` in a secure repository must carry the digest it is named by.
-    public func checkVerity(of target: String, expecting digest: [UInt8]) throws {
+    func checkVerity(of target: String, expecting digest: [UInt8]) throws {
         guard !isInsecure else { return }
         let existing = try File.open(target, .readOnly)
         guard existing.measureVerity(digestSize: algorithm.digestSize) == digest else {

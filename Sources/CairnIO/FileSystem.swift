@@ -120,6 +120,35 @@ public enum FileSystem {
         guard unlink(path) == 0 || errno == ENOENT else { throw SystemError("remove", path, Errno(rawValue: errno)) }
     }
 
+    /// Removes `path` and, for a directory, everything under it (symlinks are removed, not
+    /// followed); a path that is already gone is fine.
+    public static func removeTree(_ path: String) throws {
+        guard let status = try status(path) else { return }
+        if status.isDirectory {
+            for name in try contents(of: path) { try removeTree(path + "/" + name) }
+            guard rmdir(path) == 0 || errno == ENOENT else { throw SystemError("remove the directory", path, Errno(rawValue: errno)) }
+        } else {
+            try remove(path)
+        }
+    }
+
+    /// Sets an xattr of `path` (not following a final symlink).
+    public static func setXattr(_ name: [UInt8], _ value: [UInt8], of path: String) throws {
+        let result = (name + [0]).withUnsafeBufferPointer { name in
+            value.withUnsafeBytes { cairn_lsetxattr(path, UnsafeRawPointer(name.baseAddress!).assumingMemoryBound(to: CChar.self), $0.baseAddress, $0.count) }
+        }
+        guard result == 0 else { throw SystemError("set the xattr \(String(decoding: name, as: UTF8.self)) of", path, Errno(rawValue: errno)) }
+    }
+
+    public static func makeSymlink(at path: String, target: String) throws {
+        guard Glibc.symlink(target, path) == 0 else { throw SystemError("create the symlink", path, Errno(rawValue: errno)) }
+    }
+
+    /// Bind-mounts the directory `source` at `target` (read-write). Needs root.
+    public static func bindMount(_ source: String, at target: String) throws {
+        guard Glibc.mount(source, target, nil, UInt(MS_BIND), nil) == 0 else { throw SystemError("bind-mount \(source) at", target, Errno(rawValue: errno)) }
+    }
+
     /// Removes an empty directory, and says whether it did.
     @discardableResult
     public static func removeEmptyDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
@@ -161,13 +190,13 @@ extension String {
 }
 
 extension FileSystem {
-    /// Mounts the composefs image `image` read-only at `target`, as mount.composefs does: the
-    /// EROFS image on a loop device, kept detached, under overlayfs with `objects` as a data-only
-    /// lower layer. With `requireVerity`, overlayfs checks every file's fs-verity digest against
-    /// the one the image names. Needs root (CAP_SYS_ADMIN).
-    public static func mountComposefs(image: String, objects: String, at target: String, requireVerity: Bool) throws {
+    /// Mounts the composefs image open as `image` read-only at `target`, as mount.composefs
+    /// does: the EROFS image on a loop device, kept detached, under overlayfs with `objects` as
+    /// a data-only lower layer. With `requireVerity`, overlayfs checks every file's fs-verity
+    /// digest against the one the image names. Needs root (CAP_SYS_ADMIN).
+    public static func mountComposefs(image: File, objects: String, at target: String, requireVerity: Bool) throws {
         var step: UnsafePointer<CChar>?
-        guard cairn_mount_composefs(image, objects, target, requireVerity ? 1 : 0, &step) == 0 else {
+        guard cairn_mount_composefs(image.descriptor.rawValue, objects, target, requireVerity ? 1 : 0, &step) == 0 else {
             throw SystemError(step.map { String(cString: $0) } ?? "mount", target, Errno(rawValue: errno))
         }
     }

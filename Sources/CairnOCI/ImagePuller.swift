@@ -37,11 +37,16 @@ public struct ImagePuller {
 
     public static let configContentType = SplitStream.contentType("ociconfg")
     public static let manifestContentType = SplitStream.contentType("ocimanif")
-    /// The config's named refs to the V0/V1 composefs image and its boot variant; every boot
-    /// variant's name starts with `bootRefPrefix` (composefs-rs adds `.xattrs=<mode>` ones).
+    /// The config's named refs to the V0/V1 composefs image and its boot variant. Every image
+    /// ref's name starts with `composefs.image` (composefs-rs's own V2 image has just that name).
     public static let imageRefName = "composefs.image.v1"
     public static let bootImageRefName = "composefs.image.boot.v1"
-    static let bootRefPrefix = Array("composefs.image.boot".utf8)
+    static let imageRefPrefix = Array("composefs.image".utf8)
+
+    /// The boot variant's ref: composefs-rs names one made with other xattr rules apart.
+    static func bootRefName(_ xattrs: MergedTree.XattrPolicy) -> String {
+        xattrs == .keepUserXattrs ? bootImageRefName + ".xattrs=keep-user-xattrs" : bootImageRefName
+    }
 
     let repository: Repository
     let options: Options
@@ -92,41 +97,59 @@ public struct ImagePuller {
         }
         let layerStreams = layerStreamNames.map(\.digest)
         let images = try MergedTree.composefsImages(of: layerStreamNames, in: repository, xattrs: options.xattrs, bootable: options.bootable)
-        let image = try repository.storeObject(images.image)
-        try repository.registerImage(image)
-        let bootImage = try images.boot.map { try repository.storeObject($0) }
-        if let bootImage { try repository.registerImage(bootImage) }
-
-        // Config stream: the raw JSON, and named refs in composefs-rs's order: the layers by
-        // diff_id, the image, the boot variants (this one, and those an earlier pull or tool
-        // made, by name).
-        let configName = "oci-config-" + configDescriptor.digest.description
-        var configStream = SplitStream(algorithm: repository.algorithm, contentType: Self.configContentType)
-        configStream.append(object: try repository.storeObject(configBytes), size: UInt64(configBytes.count))
-        for (diffID, digest) in zip(diffIDs, layerStreams) { configStream.addNamedRef(Array(diffID.description.utf8), digest: digest) }
-        configStream.addNamedRef(Array(Self.imageRefName.utf8), digest: image)
-        var bootRefs = [[UInt8]: [UInt8]]()
-        if let existing = try repository.streamDigest(named: configName) {
-            let old = try repository.readStream(existing, contentType: Self.configContentType)
-            for (name, index) in old.namedRefs where name.starts(with: Self.bootRefPrefix) { bootRefs[name] = old.streamRefs[index] }
-        }
-        if let bootImage { bootRefs[Array(Self.bootImageRefName.utf8)] = bootImage }
-        for name in bootRefs.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { configStream.addNamedRef(name, digest: bootRefs[name]!) }
-        let configStreamDigest = try repository.writeStream(configStream, named: configName)
-
-        // Manifest stream: the raw JSON, the config, the layers.
-        let manifestName = "oci-manifest-" + manifestDigest.description
-        var manifestStream = SplitStream(algorithm: repository.algorithm, contentType: Self.manifestContentType)
-        manifestStream.append(object: try repository.storeObject(manifestBytes), size: UInt64(manifestBytes.count))
-        manifestStream.addNamedRef(Array(("config:" + configDescriptor.digest.description).utf8), digest: configStreamDigest)
-        for (diffID, digest) in zip(diffIDs, layerStreams) { manifestStream.addNamedRef(Array(diffID.description.utf8), digest: digest) }
-        let manifestStreamDigest = try repository.writeStream(manifestStream, named: manifestName)
-        if let tag { try repository.setStreamRef(ImageTags.refPath(tag), to: manifestName) }
+        let (image, bootImage) = try Self.store(images, in: repository)
+        let streams = try Self.recordImages(
+            in: repository, config: (configBytes, configDescriptor.digest), manifest: (manifestBytes, manifestDigest),
+            layers: zip(diffIDs, layerStreams).map { ($0, $1) }, image: image, bootImage: bootImage, xattrs: options.xattrs)
+        if let tag { try repository.setStreamRef(ImageTags.refPath(tag), to: "oci-manifest-" + manifestDigest.description) }
 
         return Result(
             manifestDigest: manifestDigest, configDigest: configDescriptor.digest,
-            manifestStream: Hex.encode(manifestStreamDigest), configStream: Hex.encode(configStreamDigest), image: Hex.encode(image), bootImage: bootImage.map { Hex.encode($0) },
+            manifestStream: Hex.encode(streams.manifest), configStream: Hex.encode(streams.config), image: Hex.encode(image), bootImage: bootImage.map { Hex.encode($0) },
             layersImported: missing.count, layersPresent: Set(diffIDs).count - missing.count, tag: tag)
+    }
+
+    /// Stores the composefs image (and boot variant) as objects named in `images/`.
+    static func store(_ images: (image: [UInt8], boot: [UInt8]?), in repository: Repository) throws -> (image: [UInt8], boot: [UInt8]?) {
+        let image = try repository.storeObject(images.image)
+        try repository.registerImage(image)
+        let boot = try images.boot.map { try repository.storeObject($0) }
+        if let boot { try repository.registerImage(boot) }
+        return (image, boot)
+    }
+
+    /// composefs-rs's rewrite cascade: the config stream (the raw JSON; named refs in
+    /// composefs-rs's order: the layers by diff_id, then its image refs: composefs-rs's V2 image,
+    /// the V1 image, the boot variants, by name, this pull's replacing an earlier one's), then
+    /// the manifest stream naming the new config stream and the layers. Returns both streams'
+    /// digests. Every name is written after what it points at is durable (`writeStream`).
+    static func recordImages(
+        in repository: Repository, config: (bytes: [UInt8], digest: OCIDigest), manifest: (bytes: [UInt8], digest: OCIDigest),
+        layers: [(diffID: OCIDigest, stream: [UInt8])], image: [UInt8], bootImage: [UInt8]?, xattrs: MergedTree.XattrPolicy
+    ) throws -> (config: [UInt8], manifest: [UInt8]) {
+        let configName = "oci-config-" + config.digest.description
+        var configStream = SplitStream(algorithm: repository.algorithm, contentType: configContentType)
+        configStream.append(object: try repository.storeObject(config.bytes), size: UInt64(config.bytes.count))
+        for layer in layers { configStream.addNamedRef(Array(layer.diffID.description.utf8), digest: layer.stream) }
+        var imageRefs = [[UInt8]: [UInt8]]()
+        if let existing = try repository.streamDigest(named: configName) {
+            let old = try repository.readStream(existing, contentType: configContentType)
+            for (name, index) in old.namedRefs where name.starts(with: imageRefPrefix) { imageRefs[name] = old.streamRefs[index] }
+        }
+        imageRefs[Array(imageRefName.utf8)] = image
+        if let bootImage { imageRefs[Array(bootRefName(xattrs).utf8)] = bootImage }
+        let rank = { (name: [UInt8]) in name == imageRefPrefix ? 0 : name == Array(imageRefName.utf8) ? 1 : 2 }
+        for name in imageRefs.keys.sorted(by: { a, b in rank(a) != rank(b) ? rank(a) < rank(b) : a.lexicographicallyPrecedes(b) }) {
+            configStream.addNamedRef(name, digest: imageRefs[name]!)
+        }
+        let configStreamDigest = try repository.writeStream(configStream, named: configName)
+
+        var manifestStream = SplitStream(algorithm: repository.algorithm, contentType: manifestContentType)
+        manifestStream.append(object: try repository.storeObject(manifest.bytes), size: UInt64(manifest.bytes.count))
+        manifestStream.addNamedRef(Array(("config:" + config.digest.description).utf8), digest: configStreamDigest)
+        for layer in layers { manifestStream.addNamedRef(Array(layer.diffID.description.utf8), digest: layer.stream) }
+        let manifestStreamDigest = try repository.writeStream(manifestStream, named: "oci-manifest-" + manifest.digest.description)
+        return (configStreamDigest, manifestStreamDigest)
     }
 
     /// Fetches and imports `jobs` layers at a time, the next largest starting as one finishes,

@@ -101,19 +101,40 @@ public struct ImageStore {
     /// streams as a pull made it, and its fs-verity digest: the boot variant's is what a
     /// deployment of it is named by.
     public func computeImage(of name: String, xattrs: MergedTree.XattrPolicy = .allowlistOnly, boot: Bool = false) throws -> (bytes: [UInt8], digest: [UInt8]) {
+        let layers = try contents(of: try image(named: name)).layers
+        let images = try MergedTree.composefsImages(of: layers.map { ($0.stream, "oci-layer-" + $0.diffID.description) }, in: repository, xattrs: xattrs, bootable: boot)
+        let bytes = images.boot ?? images.image
+        return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
+    }
+
+    /// composefs-rs's `generate_boot_image`: the boot variant's digest (hex) of the image `name`
+    /// names, made and recorded in its config and manifest streams unless it is there already.
+    public func ensureBootImage(of name: String) throws -> String {
         let image = try image(named: name)
-        guard let configDigest = image.configDigest else { throw OCIError("\(name) is not a container image (its manifest names no config)") }
+        if let boot = image.bootImage { return boot }
+        let (config, layers) = try contents(of: image)
+        let made = try MergedTree.composefsImages(of: layers.map { ($0.stream, "oci-layer-" + $0.diffID.description) }, in: repository, xattrs: .allowlistOnly, bootable: true)
+        let (plain, boot) = try ImagePuller.store(made, in: repository)
+        let manifest = try repository.readStream(try streamDigest("oci-manifest-" + image.manifestDigest.description), contentType: ImagePuller.manifestContentType)
+        _ = try ImagePuller.recordImages(
+            in: repository, config: config, manifest: (try bytes(of: manifest, expecting: image.manifestDigest), image.manifestDigest),
+            layers: layers, image: plain, bootImage: boot, xattrs: .allowlistOnly)
+        return Hex.encode(boot!)
+    }
+
+    /// An image's raw config and its layer streams by diff_id, in the config's order.
+    private func contents(of image: Image) throws -> (config: (bytes: [UInt8], digest: OCIDigest), layers: [(diffID: OCIDigest, stream: [UInt8])]) {
+        guard let configDigest = image.configDigest else { throw OCIError("\(image.tag) is not a container image (its manifest names no config)") }
         let config = try repository.readStream(try streamDigest("oci-config-" + configDigest.description), contentType: ImagePuller.configContentType)
-        let document = try ImageSpec.decode(ImageSpec.Config.self, from: try bytes(of: config, expecting: configDigest), naming: "config \(configDigest)")
+        let configBytes = try bytes(of: config, expecting: configDigest)
+        let document = try ImageSpec.decode(ImageSpec.Config.self, from: configBytes, naming: "config \(configDigest)")
         let layers = try document.rootfs.diff_ids.map { diffID in
             guard let (_, index) = config.namedRefs.first(where: { $0.name == Array(diffID.description.utf8) }) else {
                 throw OCIError("config stream of \(configDigest) names no layer \(diffID)")
             }
-            return (digest: config.streamRefs[index], name: "oci-layer-" + diffID.description)
+            return (diffID: diffID, stream: config.streamRefs[index])
         }
-        let images = try MergedTree.composefsImages(of: layers, in: repository, xattrs: xattrs, bootable: boot)
-        let bytes = images.boot ?? images.image
-        return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
+        return ((configBytes, configDigest), layers)
     }
 
     private func streamDigest(_ name: String) throws -> [UInt8] {

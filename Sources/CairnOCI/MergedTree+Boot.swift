@@ -16,20 +16,14 @@ extension MergedTree {
             guard case .directory(let directory)? = root.entries[Array(name.utf8)] else {
                 throw OCIError("the image has no /\(name) directory, which a bootable composefs image must have (it is emptied)")
             }
-            directory.stat.mtime = usr.stat.mtime
+            directory.stat.mtime.seconds = usr.stat.mtime.seconds  // composefs-rs copies the seconds only
             directory.entries.removeAll()
         }
         if let policy = try selinuxPolicy(reading: repository) {
             var labelled = [Int: [UInt8]?]()
-            relabel(root, path: [UInt8(ascii: "/")], candidates: policy.allSpecs, policy: policy, labelled: &labelled)
+            try relabel(root, path: [UInt8(ascii: "/")], candidates: policy.allSpecs, policy: policy, labelled: &labelled)
         } else {
-            let label = Array("security.selinux".utf8)
-            var pending = [root]
-            while let directory = pending.popLast() {
-                directory.stat.xattrs.removeAll { $0.name == label }
-                for case .directory(let child) in directory.entries.values { pending.append(child) }
-            }
-            for index in leaves.indices { leaves[index].stat.xattrs.removeAll { $0.name == label } }
+            forEachStat { $0.xattrs.removeAll { $0.name == Self.selinuxLabel } }
         }
     }
 
@@ -83,18 +77,20 @@ extension MergedTree {
 
     /// `relabel_dir`: children in byte order, depth first. A leaf reached by paths that want
     /// different labels is split: the first path keeps it, each other one gets a copy.
-    private func relabel(_ directory: Directory, path: [UInt8], candidates: [Int], policy: SELinuxPolicy, labelled: inout [Int: [UInt8]?]) {
-        Self.setLabel(&directory.stat, policy.label(path, type: UInt8(ascii: "d"), candidates: candidates))
-        let below = policy.candidates(below: path, among: candidates)
+    /// `candidates` are the specs that may match `path` or anything below it.
+    private func relabel(_ directory: Directory, path: [UInt8], candidates: [Int], policy: SELinuxPolicy, labelled: inout [Int: [UInt8]?]) throws {
+        Self.setLabel(&directory.stat, try policy.label(path, type: UInt8(ascii: "d"), candidates: candidates))
+        let below = try policy.candidates(below: path, among: candidates)
         let prefix = path == [UInt8(ascii: "/")] ? path : path + [UInt8(ascii: "/")]
         for name in directory.entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let childPath = prefix + name
-            let effective = policy.aliases[childPath] ?? childPath
+            // An alias may move the path under another parent, out of reach of `below`.
+            let (effective, childCandidates) = policy.aliases[childPath].map { ($0, policy.allSpecs) } ?? (childPath, below)
             switch directory.entries[name]! {
             case .directory(let child):
-                relabel(child, path: effective, candidates: below, policy: policy, labelled: &labelled)
+                try relabel(child, path: effective, candidates: childCandidates, policy: policy, labelled: &labelled)
             case .leaf(var id):
-                let label = policy.label(effective, type: SELinuxPolicy.typeCharacter(leaves[id].content.fileType), candidates: below)
+                let label = try policy.label(effective, type: SELinuxPolicy.typeCharacter(leaves[id].content.fileType), candidates: childCandidates)
                 if let previous = labelled[id], previous != label {
                     leaves.append(leaves[id])
                     id = leaves.count - 1
@@ -106,9 +102,10 @@ extension MergedTree {
         }
     }
 
+    static let selinuxLabel = Array("security.selinux".utf8)
+
     private static func setLabel(_ stat: inout Stat, _ label: [UInt8]?) {
-        let name = Array("security.selinux".utf8)
-        stat.xattrs.removeAll { $0.name == name }
-        if let label { stat.xattrs.append(FileNode.Xattr(name: name, value: label)) }
+        stat.xattrs.removeAll { $0.name == selinuxLabel }
+        if let label { stat.xattrs.append(FileNode.Xattr(name: selinuxLabel, value: label)) }
     }
 }

@@ -179,12 +179,17 @@ public final class MergedTree {
         let keep: (FileNode.Xattr) -> Bool = { xattr in
             xattr.name == Array("security.capability".utf8) || (policy == .keepUserXattrs && xattr.name.starts(with: Array("user.".utf8)))
         }
+        forEachStat { $0.xattrs.removeAll { !keep($0) } }
+    }
+
+    /// Runs `body` on the stat of every directory and leaf.
+    func forEachStat(_ body: (inout Stat) -> Void) {
         var pending = [root]
         while let directory = pending.popLast() {
-            directory.stat.xattrs.removeAll { !keep($0) }
+            body(&directory.stat)
             for case .directory(let child) in directory.entries.values { pending.append(child) }
         }
-        for index in leaves.indices { leaves[index].stat.xattrs.removeAll { !keep($0) } }
+        for index in leaves.indices { body(&leaves[index].stat) }
     }
 
     /// The tree as `FileNode`s for the composefs writer: names in byte order, a shared leaf

@@ -13,7 +13,8 @@ final class ObjectPipeline: @unchecked Sendable {
     private let queue = DispatchQueue(label: "cairn.layer-objects")
     private let capacity = DispatchSemaphore(value: 32)
     private let repository: Repository
-    /// The current object: its bytes so far while it is small, then the file they went to.
+    /// The current object: its bytes while they fit in `bufferedSize`; past that, `writer`'s
+    /// file holds them (and the rest).
     private var buffered = [UInt8]()
     private var writer: Repository.ObjectWriter?
     private var digests = [[UInt8]]()

@@ -1,7 +1,8 @@
 import CPCRE2
 
 /// A compiled PCRE2 pattern (JIT where the CPU allows) with its own match data: one thread at a
-/// time. SELinux file_contexts are PCRE2 patterns; libselinux compiles them with this library.
+/// time. SELinux file_contexts are PCRE2 patterns; libselinux compiles them with this library,
+/// with DOTALL (`.` matches a newline in a file name too, as in composefs-rs's matcher).
 final class PCRE2Pattern {
     private let code: OpaquePointer
     private let matchData: OpaquePointer
@@ -10,16 +11,14 @@ final class PCRE2Pattern {
     init(_ pattern: [UInt8]) throws(PatternError) {
         var errorCode: Int32 = 0
         var errorOffset = 0
-        guard let code = pattern.withUnsafeBufferPointer({ pcre2_compile_8($0.baseAddress, $0.count, 0, &errorCode, &errorOffset, nil) }) else {
-            var message = [UInt8](repeating: 0, count: 256)
-            let length = pcre2_get_error_message_8(errorCode, &message, message.count)
-            throw PatternError(message: String(decoding: message.prefix(max(0, Int(length))), as: UTF8.self), offset: errorOffset)
+        guard let code = pattern.withUnsafeBufferPointer({ pcre2_compile_8($0.baseAddress, $0.count, UInt32(PCRE2_DOTALL), &errorCode, &errorOffset, nil) }) else {
+            throw PatternError(code: errorCode, offset: errorOffset)
         }
         // Without JIT (some CPUs, hardened kernels) the interpreter gives the same answers.
         _ = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD))
         guard let matchData = pcre2_match_data_create_from_pattern_8(code, nil) else {
             pcre2_code_free_8(code)
-            throw PatternError(message: "out of memory", offset: 0)
+            throw PatternError(code: PCRE2_ERROR_NOMEMORY, offset: 0)
         }
         (self.code, self.matchData) = (code, matchData)
     }
@@ -32,18 +31,31 @@ final class PCRE2Pattern {
     struct PatternError: Error {
         var message: String
         var offset: Int
+
+        /// PCRE2's message for an error code.
+        init(code: Int32, offset: Int) {
+            var message = [UInt8](repeating: 0, count: 256)
+            let length = pcre2_get_error_message_8(code, &message, message.count)
+            (self.message, self.offset) = (String(decoding: message.prefix(max(0, Int(length))), as: UTF8.self), offset)
+        }
     }
 
     /// Whether the pattern matches `subject` (anchoring is the pattern's business).
-    func matches(_ subject: [UInt8]) -> Bool { match(subject, options: 0) >= 0 }
+    func matches(_ subject: [UInt8]) throws(PatternError) -> Bool {
+        try match(subject, options: 0) >= 0
+    }
 
     /// Whether `subject` matches, or could be extended into something that does.
-    func mayMatch(startingWith subject: [UInt8]) -> Bool {
-        let result = match(subject, options: UInt32(PCRE2_PARTIAL_HARD))
+    func mayMatch(startingWith subject: [UInt8]) throws(PatternError) -> Bool {
+        let result = try match(subject, options: UInt32(PCRE2_PARTIAL_HARD))
         return result >= 0 || result == PCRE2_ERROR_PARTIAL
     }
 
-    private func match(_ subject: [UInt8], options: UInt32) -> Int32 {
-        subject.withUnsafeBufferPointer { pcre2_match_8(code, $0.baseAddress, $0.count, 0, options, matchData, nil) }
+    /// pcre2_match's result: a match (>= 0), no match, or a partial one; anything else (a
+    /// match or JIT stack limit reached) is an error, never taken for "no match".
+    private func match(_ subject: [UInt8], options: UInt32) throws(PatternError) -> Int32 {
+        let result = subject.withUnsafeBufferPointer { pcre2_match_8(code, $0.baseAddress, $0.count, 0, options, matchData, nil) }
+        guard result >= 0 || result == PCRE2_ERROR_NOMATCH || result == PCRE2_ERROR_PARTIAL else { throw PatternError(code: result, offset: 0) }
+        return result
     }
 }

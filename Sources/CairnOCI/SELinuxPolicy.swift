@@ -1,4 +1,5 @@
 import CairnErofs
+import CairnIO
 import Foundation
 
 /// The file labelling rules of an image's SELinux policy, read and applied as composefs-rs's
@@ -65,24 +66,31 @@ struct SELinuxPolicy {
         }
     }
 
-    /// Every spec, as the candidates of the root's children.
+    /// Every spec: the candidates of the root, and of a path an alias moved elsewhere.
     var allSpecs: [Int] { Array(specs.indices) }
 
     /// Of `candidates`, the specs that could match a path starting with `directory` + `/`: the
     /// only ones worth trying below it (a policy has thousands; a deep directory needs few).
-    func candidates(below directory: [UInt8], among candidates: [Int]) -> [Int] {
+    func candidates(below directory: [UInt8], among candidates: [Int]) throws -> [Int] {
         let prefix = directory.last == UInt8(ascii: "/") ? directory : directory + [UInt8(ascii: "/")]
-        return candidates.filter { specs[$0].pattern.mayMatch(startingWith: prefix) }
+        return try candidates.filter { index in try matching(index, path: directory) { try $0.mayMatch(startingWith: prefix) } }
     }
 
     /// The context for `path` of type `type` (a type character), trying `candidates` (ascending)
     /// from the last; nil for no label.
-    func label(_ path: [UInt8], type: UInt8, candidates: [Int]) -> [UInt8]? {
+    func label(_ path: [UInt8], type: UInt8, candidates: [Int]) throws -> [UInt8]? {
         let key = path + [type]
-        for index in candidates.reversed() where specs[index].pattern.matches(key) {
+        for index in candidates.reversed() where try matching(index, path: path, { try $0.matches(key) }) {
             return specs[index].context
         }
         return nil
+    }
+
+    /// Runs `body` on spec `index`'s pattern; PCRE2's failure becomes an error naming the path.
+    private func matching(_ index: Int, path: [UInt8], _ body: (PCRE2Pattern) throws -> Bool) throws -> Bool {
+        do { return try body(specs[index].pattern) } catch let error as PCRE2Pattern.PatternError {
+            throw OCIError("SELinux spec \(index + 1) cannot be matched against \(RawPath.display(path)): \(error.message)")
+        }
     }
 
     /// The type character of a file type.

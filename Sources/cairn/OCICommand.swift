@@ -127,12 +127,7 @@ struct OCICommand: AsyncParsableCommand {
 
         func run() async throws {
             let repository = try repository.open()
-            let digest = try ImageStore(repository).composefsImage(of: name, boot: bootable)
-            let image = repository.path + "/images/" + digest
-            guard FileSystem.exists(image) else { throw CommandFailure("\(image) is missing: the repository does not list \(name)'s image as mountable") }
-            // A secure repository mounts only what fs-verity vouches for: the image by its name,
-            // each file by the digest the image gives it.
-            if !repository.isInsecure { try repository.checkVerity(of: image, expecting: Hex.decode(digest) ?? []) }
+            let image = try repository.openImage(try ImageStore(repository).composefsImage(of: name, boot: bootable))
             try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory, requireVerity: !repository.isInsecure)
         }
     }

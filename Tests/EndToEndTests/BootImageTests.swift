@@ -33,21 +33,25 @@ import Testing
         let fsck = try run("/usr/bin/env", ["fsck.erofs", repo + "/images/" + boot])
         #expect(fsck.succeeded && !fsck.stderr.contains("<E>"), "\(fsck.stdout) \(fsck.stderr)")
 
-        // Every label is libselinux's for that path: aliases, .local, .homedirs, <<none>>, typed
-        // specs; the hard link whose names want different labels was split.
+        // Every label is libselinux's for that path (but where composefs-rs's rule differs, see
+        // oci_image.py): aliases (one to another parent), .local, .homedirs, <<none>>, typed specs.
         let dumped = try cairn("oci", "dump", "--repo", repo, "--bootable", "boot")
         let dumpfile = scratch.file("boot.dump")
         try dumped.stdout.write(toFile: dumpfile, atomically: true, encoding: .utf8)
         let labels = try run("/usr/bin/env", ["python3", Self.imageScript, "labels", dumpfile])
-        #expect(labels.succeeded && labels.stdout.contains("checked 43 labels, 0 differences"), "\(labels.stdout) \(labels.stderr)")
+        #expect(labels.succeeded && labels.stdout.contains("checked 45 labels, 0 differences"), "\(labels.stdout) \(labels.stderr)")
         let tree = try Self.dump(repo, "boot", bootable: true)
+        // A hard link's names that want other labels than its first get a copy each, as in
+        // composefs-rs: bash and bash2 still share an inode, tool and tool3 have one each.
         #expect(tree["/usr/lib/tool"]?.contains("lib_t") == true && tree["/usr/bin/bash"]?.contains("bin_t") == true)
+        #expect(tree["/usr/bin/bash"]?.split(separator: " ")[3] == "2" && tree["/usr/bin/bash2"]?.contains(" @100755 2 ") == true)
+        #expect(tree["/usr/lib/tool"]?.split(separator: " ")[3] == "1" && tree["/usr/lib/tool3"]?.split(separator: " ")[3] == "1")
         #expect(tree["/usr/bin/labelled"]?.contains("wrong_t") == false)
-        // /boot and /sysroot are empty and take /usr's mtime.
+        // /boot and /sysroot are empty and take /usr's mtime seconds (1700000123.5), keeping
+        // their own nanoseconds (/boot's .25), as composefs-rs does.
         #expect(!tree.keys.contains { $0.hasPrefix("/boot/") || $0.hasPrefix("/sysroot/") })
-        for directory in ["/boot", "/sysroot"] {
-            #expect(tree[directory]?.split(separator: " ")[7] == tree["/usr"]?.split(separator: " ")[7], "\(tree[directory] ?? "")")
-        }
+        #expect(tree["/boot"]?.split(separator: " ")[7] == "1700000123.250000000", "\(tree["/boot"] ?? "")")
+        #expect(tree["/sysroot"]?.split(separator: " ")[7] == "1700000123.0", "\(tree["/sysroot"] ?? "")")
         // The plain image is untouched: /boot's files, no labels.
         let plain = try Self.dump(repo, "boot", bootable: false)
         #expect(plain["/boot/vmlinuz"] != nil && plain["/sysroot/ostree/repo"] != nil)
@@ -89,7 +93,7 @@ import Testing
         let images = try cairn("oci", "images", "--repo", repo)
         #expect(!images.stdout.contains("nosysroot"), "\(images.stdout)")
         let noBoot = try cairn("oci", "dump", "--repo", repo, "--bootable", "nosysroot")
-        #expect(!noBoot.succeeded)
+        #expect(!noBoot.succeeded && noBoot.stderr.contains("no image is tagged 'nosysroot'"), "\(noBoot.stderr)")
         // A policy whose regex does not compile: the file and line are named.
         let badPolicy = try cairn("oci", "pull", "--repo", repo, "--bootable", "oci:\(layout):boot-badpolicy", "badpolicy")
         #expect(!badPolicy.succeeded && badPolicy.stderr.contains("/etc/selinux/targeted/contexts/files/file_contexts line 2"), "\(badPolicy.stderr)")

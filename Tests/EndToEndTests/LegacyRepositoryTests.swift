@@ -39,6 +39,10 @@ import Testing
         // A pull over the old streams (no --bootable) keeps the boot image the old config names.
         let again = try OCIPullTests.pull(repo, "oci:\(layout):boot", "boot")
         #expect(again["image"] as? String == boot["image"] as? String && again["layersPresent"] as? Int == 1)
+        #expect(try cairn("repo", "gc", "--repo", repo).succeeded)
+        let kept = try cairn("oci", "images", "--repo", repo, "--json")
+        let list = (try? JSONSerialization.jsonObject(with: Data(kept.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(list.first { $0["tag"] as? String == "boot" }?["bootImage"] as? String == boot["bootImage"] as? String, "\(kept.stdout)")
         let bootImage = try cairn("oci", "dump", "--repo", repo, "--bootable", "boot")
         #expect(bootImage.succeeded && bootImage.stdout.contains("security.selinux"), "\(bootImage.stderr)")
     }

@@ -17,6 +17,8 @@ ssize_t cairn_copy_file_range(int in, off_t *in_offset, int out, off_t *out_offs
 /// llistxattr / lgetxattr: the xattrs of a path without following a final symlink.
 ssize_t cairn_llistxattr(const char *path, char *list, size_t size);
 ssize_t cairn_lgetxattr(const char *path, const char *name, void *value, size_t size);
+/// lsetxattr: sets an xattr of a path without following a final symlink; 0 or -1 with errno.
+int cairn_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 
 /// FS_IOC_ENABLE_VERITY with 4 KiB blocks and no salt; algorithm 1 = SHA-256, 2 = SHA-512.
 int cairn_enable_verity(int fd, uint32_t algorithm);
@@ -36,11 +38,11 @@ int cairn_link_unnamed(int fd, const char *path);
 /// open("/proc/self/fd/<fd>", O_RDONLY | O_CLOEXEC): a new read-only descriptor of the same file.
 int cairn_reopen_read_only(int fd);
 
-/// Mounts a composefs image read-only at `target`: the EROFS `image` on a loop device (released
-/// with the mount), kept detached, under overlayfs with `objects` as a data-only lower layer
+/// Mounts a composefs image read-only at `target`: the EROFS image open at `image_fd` (the
+/// caller's, checked before and kept open) on a loop device (released with the mount), kept detached, under overlayfs with `objects` as a data-only lower layer
 /// (metacopy and redirects on; with `require_verity`, overlayfs's verity=require). 0, or -1 with
 /// errno set and `*step` naming what failed.
-int cairn_mount_composefs(const char *image, const char *objects, const char *target, int require_verity, const char **step);
+int cairn_mount_composefs(int image_fd, const char *objects, const char *target, int require_verity, const char **step);
 
 /// syncfs: flushes the file system that holds fd; 0 or -1 with errno set.
 int cairn_syncfs(int fd);
