@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CairnErofs", targets: ["CairnErofs"]),
         .library(name: "CairnComposefs", targets: ["CairnComposefs"]),
         .library(name: "CairnOCI", targets: ["CairnOCI"]),
+        .library(name: "CairnDeploy", targets: ["CairnDeploy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -90,10 +91,18 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Deployments on a sysroot: origin files, deploy/undeploy, status along the chain, GC roots.
+        .target(
+            name: "CairnDeploy",
+            dependencies: [
+                "CairnOCI", "CairnComposefs", "CairnErofs", "CairnCasync", "CairnIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease", "CairnErofs", "CairnComposefs", "CairnOCI", "CairnIO",
+                "CairnCasync", "CairnStores", "CairnBlob", "CairnRelease", "CairnErofs", "CairnComposefs", "CairnOCI", "CairnDeploy", "CairnIO",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

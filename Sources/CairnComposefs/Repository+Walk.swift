@@ -12,6 +12,8 @@ extension Repository {
         public var links = 0
         /// Objects reachable from the roots.
         public var live = 0
+
+        public init() {}
     }
 
     /// What `fsck` found wrong, one sentence per problem, each naming the object or link.
@@ -115,7 +117,8 @@ extension Repository {
             throw RepositoryError("garbage collection of \(path) stopped before deleting anything: " + walked.damage.joined(separator: "; "))
         }
         let live = walked.live
-        var report = GarbageReport(live: live.count)
+        var report = GarbageReport()
+        report.live = live.count
         for fanOut in try FileSystem.contents(of: path + "/objects").sorted() {
             let directory = path + "/objects/" + fanOut
             guard try FileSystem.status(directory)?.isDirectory == true else {

@@ -149,6 +149,10 @@ public enum FileSystem {
         guard Glibc.mount(source, target, nil, UInt(MS_BIND), nil) == 0 else { throw SystemError("bind-mount \(source) at", target, Errno(rawValue: errno)) }
     }
 
+    public static func unmount(_ path: String) throws {
+        guard umount2(path, 0) == 0 else { throw SystemError("unmount", path, Errno(rawValue: errno)) }
+    }
+
     /// Removes an empty directory, and says whether it did.
     @discardableResult
     public static func removeEmptyDirectory(_ path: String) -> Bool { rmdir(path) == 0 }

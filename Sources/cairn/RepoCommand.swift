@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnComposefs
+import CairnDeploy
 import CairnOCI
 import FoundationEssentials
 
@@ -35,18 +36,46 @@ struct RepoCommand: AsyncParsableCommand {
     struct GC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
-            abstract: "Delete the objects no tag or ref reaches, and the links left dangling.",
-            discussion: "Roots are streams/refs/** (OCI tags among them), images/refs/** and the names given with --root. A tag keeps its manifest, config, layers and EROFS images. Waits for every writer to finish (it locks the repository exclusively).")
+            abstract: "Delete the objects no tag, ref or deployment reaches, and the links left dangling.",
+            discussion: "Roots are streams/refs/** (OCI tags among them), images/refs/**, the names given with --root, and the deployments of the sysroot: each keeps its localhost/cairn-<manifest digest> tag (made again if missing) and its boot image; localhost/cairn-* tags no deployment uses are removed, other tags are left alone, and an origin that cannot be read stops the collection. A tag keeps its manifest, config, layers and EROFS images. Waits for every writer to finish (it locks the repository exclusively).")
 
         @OptionGroup var repository: RepositoryOption
         @Flag(help: "Report what would be deleted; delete nothing.") var dryRun = false
         @Option(name: .customLong("root"), help: "Also keep this top-level name of streams/ or images/ (repeatable).") var roots: [String] = []
+        @Option(help: ArgumentHelp("Keep the deployments of this sysroot (default: the repository's parent, when the repository is its composefs/ and it has state/deploy/).", valueName: "dir"))
+        var sysroot: String?
         @Flag(help: "Print the report as JSON.") var json = false
 
+        struct Report: Encodable {
+            var garbage: Repository.GarbageReport
+            var deployments: DeploymentRoots.Prepared?
+
+            func encode(to encoder: any Encoder) throws {
+                try garbage.encode(to: encoder)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encodeIfPresent(deployments, forKey: .deployments)
+            }
+
+            enum Key: String, CodingKey { case deployments }
+        }
+
         func run() async throws {
-            let report = try repository.open(dryRun ? .shared : .exclusive).collectGarbage(extraRoots: roots, dryRun: dryRun)
+            let repository = try repository.open(dryRun ? .shared : .exclusive)
+            var report = Report(garbage: Repository.GarbageReport())
+            var roots = self.roots
+            if let sysroot = Sysroot.holding(repository: repository.path, explicit: sysroot) {
+                let prepared = try DeploymentRoots.prepare(sysroot, repository: repository, dryRun: dryRun)
+                roots += prepared.roots
+                report.deployments = prepared
+            }
+            report.garbage = try repository.collectGarbage(extraRoots: roots, dryRun: dryRun)
             if json { return try printJSON(report) }
-            print("\(dryRun ? "would delete" : "deleted") \(report.objects) objects (\(ByteCount.format(report.bytes))) and \(report.links) dangling links; \(report.live) objects live")
+            let verb = dryRun ? "would delete" : "deleted"
+            if let deployments = report.deployments {
+                let list = { (tags: [String]) in tags.isEmpty ? "none" : tags.joined(separator: ", ") }
+                print("\(deployments.roots.count) deployments kept; tags \(dryRun ? "to remove" : "removed"): \(list(deployments.tagsRemoved)); restored: \(list(deployments.tagsRestored))")
+            }
+            print("\(verb) \(report.garbage.objects) objects (\(ByteCount.format(report.garbage.bytes))) and \(report.garbage.links) dangling links; \(report.garbage.live) objects live")
         }
     }
 

@@ -17,7 +17,9 @@
                                   SELinux policy in /etc/selinux with aliases, .local, <<none>>,
                                   typed specs, an alias to another parent, a hard link with three names
                                   of which two want other labels, sub-second mtimes),
-                                  `boot-unlabelled` (no /etc/selinux), `boot-nosysroot` and
+                                  `boot-v2` (boot with a changed file, a new one and a new /etc
+                                  file; version labels 1 and 2), `boot-unlabelled` (no
+                                  /etc/selinux), `boot-nosysroot` and
                                   `boot-badpolicy` (a file_contexts regex that does not compile)
   oci_image.py labels DUMPFILE    checks every security.selinux of a boot image's dumpfile against
                                   matchpathcon (libselinux) on the policy of `bootable`""",
@@ -259,6 +261,13 @@ def bootable(layout):
     add_layer(layout, "boot", "empty", common + sysroot + selinux)
     add_layer(layout, "boot-unlabelled", "empty", common + sysroot)
     add_layer(layout, "boot-nosysroot", "empty", common + selinux)
+    umoci("config", "--image", f"{layout}:boot", "--config.label", "org.opencontainers.image.version=1")
+    add_layer(layout, "boot-v2", "boot", [
+        entry("usr/bin/bash", data=b"a shell, version two, long enough to be an object in the repository\n" * 2, mode=0o755),
+        entry("usr/share/v2-only", data=b"only in the second version\n" * 4),
+        entry("etc/hostname", data=b"bootable-v2\n"),
+    ])
+    umoci("config", "--image", f"{layout}:boot-v2", "--config.label", "org.opencontainers.image.version=2")
     bad = [m for m in selinux if not m[0].name.endswith("/file_contexts")]
     bad.append(entry(f"etc/selinux/{SELINUX_TYPE}/contexts/files/file_contexts", data=b"/.*\tsystem_u:object_r:default_t:s0\n/usr(/.*\tusr_t\n"))
     add_layer(layout, "boot-badpolicy", "empty", common + sysroot + bad)
