@@ -41,9 +41,11 @@ public struct Deployer {
     /// deployment becomes the staged one.
     public func deploy(_ reference: String) async throws -> Result {
         let (manifestDigest, id) = try await bootImage(of: reference)
-        let result = try install(id: id, manifestDigest: manifestDigest, reference: reference)
-        try AtomicFile.write(Array((id + "\n").utf8), to: sysroot.stagedRecord, durable: true)
-        return result
+        return try sysroot.withLock {
+            let result = try install(id: id, manifestDigest: manifestDigest, reference: reference)
+            try AtomicFile.write(Array((id + "\n").utf8), to: sysroot.stagedRecord, durable: true)
+            return result
+        }
     }
 
     /// Pulls a deployment's image again (by the manifest digest its origin records) when a
@@ -53,10 +55,11 @@ public struct Deployer {
         guard let reference = origin.imageReference, let digestText = origin.manifestDigest, let digest = OCIDigest(digestText) else {
             throw DeployError("deployment \(id): its origin names no image reference and manifest digest to pull again")
         }
+        guard Self.isSource(reference) else { throw DeployError("deployment \(id) was made from '\(reference)', a name in the repository, not a source to pull again") }
         let (manifestDigest, made) = try await bootImage(of: Self.pinned(reference, to: digest))
         guard manifestDigest == digest else { throw DeployError("deployment \(id): \(reference) now has the manifest \(manifestDigest), not \(digest)") }
         guard made == id else { throw DeployError("deployment \(id): the image pulled again makes the boot image \(made)") }
-        return try install(id: id, manifestDigest: digest, reference: reference)
+        return try sysroot.withLock { try install(id: id, manifestDigest: digest, reference: reference) }
     }
 
     /// Removes a deployment (not the booted one); `cairn repo gc` then frees what only it used.
@@ -64,32 +67,45 @@ public struct Deployer {
         let directory = sysroot.directory(of: id)
         guard Sysroot.isDeploymentID(id), FileSystem.exists(directory) else { throw DeployError("no deployment \(id) in \(sysroot.deployments)") }
         guard id != bootedID else { throw DeployError("deployment \(id) is the booted one") }
-        let doomed = sysroot.deployments + "/" + Sysroot.removalPrefix + id
-        try FileSystem.rename(directory, to: doomed)
-        try FileSystem.synchronizeDirectory(containing: directory)
-        if sysroot.stagedID() == id { try FileSystem.remove(sysroot.stagedRecord) }
-        try FileSystem.removeTree(doomed)
+        try sysroot.withLock {
+            let doomed = sysroot.deployments + "/" + Sysroot.removalPrefix + id
+            try FileSystem.rename(directory, to: doomed)
+            try FileSystem.synchronizeDirectory(containing: directory)
+            if sysroot.stagedID() == id {
+                try FileSystem.remove(sysroot.stagedRecord)
+                try FileSystem.synchronizeDirectory(containing: sysroot.stagedRecord)
+            }
+            try FileSystem.removeTree(doomed)
+        }
     }
 
     /// The manifest digest and boot image id of `reference`, pulling it if it is a source.
     private func bootImage(of reference: String) async throws -> (OCIDigest, String) {
         let store = ImageStore(repository)
-        if ["docker://", "oci:", "oci-archive:"].contains(where: reference.hasPrefix) {
+        if Self.isSource(reference) {
             var pullOptions = ImagePuller.Options()
             (pullOptions.bootable, pullOptions.platform) = (true, options.platform)
             let source = try ImageReference.source(reference, verifyTLS: options.verifyTLS, credentials: options.credentials)
             let pulled = try await ImagePuller(repository: repository, options: pullOptions).pull(source, tag: nil)
+            guard let bootImage = pulled.bootImage else { throw DeployError("\(reference): the pull made no boot image") }
             try store.tag("@" + pulled.manifestDigest.description, as: Self.tagPrefix + pulled.manifestDigest.description)
-            return (pulled.manifestDigest, pulled.bootImage!)
+            return (pulled.manifestDigest, bootImage)
         }
-        let digest = try store.image(named: reference).manifestDigest
-        try store.tag("@" + digest.description, as: Self.tagPrefix + digest.description)
-        return (digest, try store.ensureBootImage(of: reference))
+        // Resolved once: the tag may move meanwhile, the digest cannot.
+        let manifest = try store.image(named: reference).manifestDigest
+        let pinned = "@" + manifest.description
+        try store.tag(pinned, as: Self.tagPrefix + manifest.description)
+        return (manifest, try store.ensureBootImage(of: pinned))
+    }
+
+    static func isSource(_ reference: String) -> Bool {
+        ["docker://", "oci:", "oci-archive:"].contains(where: reference.hasPrefix)
     }
 
     /// Puts the deployment together under a staging name (its `/etc` from the boot image, `var`,
     /// the origin), makes it durable and names it; one already there is left as it is (its
-    /// `/etc` may have changed since).
+    /// `/etc` may have changed since). Runs under the sysroot's lock, so any staging or removal
+    /// directory it finds was abandoned.
     private func install(id: String, manifestDigest: OCIDigest, reference: String) throws -> Result {
         let result = Result(id: id, manifestDigest: manifestDigest, imageReference: reference, existed: FileSystem.exists(sysroot.directory(of: id)))
         if !result.existed {
@@ -97,13 +113,12 @@ public struct Deployer {
             let staging = sysroot.deployments + "/" + Sysroot.stagingPrefix + id
             try FileSystem.makeDirectories(staging, permissions: 0o755)
             try FileSystem.makeDirectories(sysroot.sharedVar, permissions: 0o755)
-            let tree = try ComposefsImage.read(try ErofsImage(try FileImage(path: repository.path + "/images/" + id)))
-            var materializer = TreeMaterializer(objects: repository.path + "/objects")
-            if let etc = tree.child(named: Array("etc".utf8)), etc.isDirectory {
-                try materializer.write(etc, to: staging + "/etc")
-            } else {
-                try FileSystem.makeDirectories(staging + "/etc", permissions: 0o755)
+            let tree = try ComposefsImage.read(try ErofsImage(try FileImage(file: try repository.openImage(id))))
+            guard let etc = tree.child(named: Array("etc".utf8)), etc.linkTarget == nil, etc.isDirectory else {
+                throw DeployError("\(reference): the image's /etc is missing or not a directory")
             }
+            var materializer = TreeMaterializer(objects: repository.path + "/objects", algorithm: repository.algorithm)
+            try materializer.write(etc, to: staging + "/etc")
             try FileSystem.makeSymlink(at: staging + "/var", target: "../../os/default/var")
             var origin = OriginFile()
             origin["origin", OriginFile.containerKey] = OriginFile.unverifiedPrefix + reference

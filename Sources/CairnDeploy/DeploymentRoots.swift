@@ -12,45 +12,60 @@ public enum DeploymentRoots {
     public struct Prepared: Codable, Sendable {
         /// `images/` names GC must keep (the deployment ids).
         public var roots: [String]
-        public var tagsRemoved: [String]
-        public var tagsRestored: [String]
-        /// Interrupted deploys and undeploys cleaned away.
-        public var leftoversRemoved: [String]
+        public var tagsRemoved: [String] = []
+        /// Tags a live deployment's manifest lacked (an older cairn's, or another tool's).
+        public var tagsAdded: [String] = []
+        /// What interrupted deploys and undeploys left (removed unless it is a dry run).
+        public var leftovers: [String] = []
     }
 
     /// Reads every deployment; with `dryRun`, changes nothing and says what it would change.
+    /// Holds the sysroot's lock, so no deploy is half-way meanwhile.
     public static func prepare(_ sysroot: Sysroot, repository: Repository, dryRun: Bool) throws -> Prepared {
-        let ids = try sysroot.deploymentIDs()
-        var wanted = Set<String>()
-        for id in ids {
-            let origin: OriginFile
-            do { origin = try sysroot.origin(of: id) } catch {
-                throw DeployError("garbage collection stopped before deleting anything: \(error) (repair or undeploy \(id) first)")
+        try sysroot.withLock {
+            let ids = try sysroot.deploymentIDs()
+            let store = ImageStore(repository)
+            var wanted = Set<String>()
+            var legacy = Set<String>()
+            for id in ids {
+                let origin: OriginFile
+                do { origin = try sysroot.origin(of: id) } catch {
+                    throw DeployError("garbage collection stopped before deleting anything: \(error) (repair or undeploy \(id) first)")
+                }
+                guard let text = origin.manifestDigest else {
+                    legacy.insert(id)
+                    continue
+                }
+                guard let digest = OCIDigest(text) else {
+                    throw DeployError("garbage collection stopped before deleting anything: deployment \(id)'s origin has the manifest digest '\(text)'")
+                }
+                wanted.insert(Deployer.tagPrefix + digest.description)
             }
-            guard let text = origin.manifestDigest else { continue }  // legacy: kept by its boot image alone
-            guard let digest = OCIDigest(text) else {
-                throw DeployError("garbage collection stopped before deleting anything: deployment \(id)'s origin has the manifest digest '\(text)'")
+            // A deployment from before origins recorded the manifest digest keeps the tag of the
+            // image whose boot variant it is, if the repository still has one (as bootc does).
+            if !legacy.isEmpty {
+                for image in try store.images() where image.bootImage.map(legacy.contains) == true {
+                    wanted.insert(Deployer.tagPrefix + image.manifestDigest.description)
+                }
             }
-            wanted.insert(Deployer.tagPrefix + digest.description)
+            var prepared = Prepared(roots: ids, leftovers: try sysroot.leftovers())
+            let present = Set(try repository.streamRefs(under: "oci").map { ImageTags.decode($0.ref) })
+            for tag in present.sorted() where tag.hasPrefix(Deployer.tagPrefix) && !wanted.contains(tag) {
+                prepared.tagsRemoved.append(tag)
+                if !dryRun { try store.untag(tag) }
+            }
+            for tag in wanted.subtracting(present).sorted() {
+                // With its manifest or config stream gone, only the deployment's boot image
+                // root keeps its files; status names the broken link and --repair mends it.
+                let digest = "@" + tag.dropFirst(Deployer.tagPrefix.count)
+                guard (try? store.image(named: digest))?.configDigest != nil else { continue }
+                prepared.tagsAdded.append(tag)
+                if !dryRun { try store.tag(digest, as: tag) }
+            }
+            if !dryRun {
+                for leftover in prepared.leftovers { try FileSystem.removeTree(sysroot.deployments + "/" + leftover) }
+            }
+            return prepared
         }
-        var prepared = Prepared(roots: ids, tagsRemoved: [], tagsRestored: [], leftoversRemoved: try sysroot.leftovers())
-        let store = ImageStore(repository)
-        let present = Set(try repository.streamRefs(under: "oci").map { ImageTags.decode($0.ref) })
-        for tag in present.sorted() where tag.hasPrefix(Deployer.tagPrefix) && !wanted.contains(tag) {
-            prepared.tagsRemoved.append(tag)
-            if !dryRun { try store.untag(tag) }
-        }
-        for tag in wanted.subtracting(present).sorted() {
-            // The manifest stream may be gone too; then only the boot image root keeps the
-            // deployment's files, and status names the broken link.
-            let digest = String(tag.dropFirst(Deployer.tagPrefix.count))
-            guard try repository.streamDigest(named: "oci-manifest-" + digest) != nil else { continue }
-            prepared.tagsRestored.append(tag)
-            if !dryRun { try store.tag("@" + digest, as: tag) }
-        }
-        if !dryRun {
-            for leftover in prepared.leftoversRemoved { try FileSystem.removeTree(sysroot.deployments + "/" + leftover) }
-        }
-        return prepared
     }
 }

@@ -27,7 +27,8 @@ public struct DeploymentStatus: Codable, Sendable {
         let staged = sysroot.stagedID()
         return try sysroot.deploymentIDs().map { id in
             var status = read(id, in: sysroot, repository: repository)
-            (status.booted, status.staged) = (id == bootedID, id == staged)
+            // The staged record outlives the boot into it (bootc keeps its own in /run).
+            (status.booted, status.staged) = (id == bootedID, id == staged && id != bootedID)
             return status
         }
     }
@@ -63,8 +64,11 @@ public struct DeploymentStatus: Codable, Sendable {
             let store = ImageStore(repository)
             let image = try store.image(named: "@" + digest.description)
             status.configDigest = image.configDigest
-            let (_, config) = try store.documents(of: "@" + digest.description)
-            let labels = try JSONDecoder().decode(ConfigLabels.self, from: Data(config ?? []))
+            guard let config = try store.documents(of: "@" + digest.description).config else {
+                status.problems.append("its manifest \(digest) is an artifact, not a container image")
+                return status
+            }
+            let labels = try JSONDecoder().decode(ConfigLabels.self, from: Data(config))
             (status.version, status.created) = (labels.config?.Labels?[versionLabel], labels.created)
         } catch {
             status.problems.append("\(error) (`cairn deploy --repair \(id)` pulls it again)")

@@ -30,7 +30,8 @@ public struct OriginFile: Equatable, Sendable {
     }
 
     public subscript(section: String, key: String) -> String? {
-        get { sections.first { $0.name == section }?.entries.last { $0.key == key }?.value }
+        // A section may appear more than once (bootc's INI writer repeats them): the last wins.
+        get { sections.reversed().lazy.compactMap { $0.name == section ? $0.entries.last { $0.key == key }?.value : nil }.first }
         set {
             let sectionIndex = sections.firstIndex { $0.name == section } ?? {
                 sections.append((section, []))

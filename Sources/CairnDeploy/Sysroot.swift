@@ -13,13 +13,28 @@ public struct Sysroot: Sendable {
 
     public var repository: String { path + "/composefs" }
 
-    /// The sysroot whose deployments a GC of `repository` must keep: `explicit`, else the
+    /// The sysroot whose deployments a GC of `repository` must keep: `explicit` (which must
+    /// have `state/deploy/`: a GC that saw no deployments would free them all), else the
     /// repository's parent when the repository is its `composefs/` and `state/deploy/` is there.
-    public static func holding(repository: String, explicit: String?) -> Sysroot? {
-        if let explicit { return Sysroot(explicit) }
-        guard FileSystem.lastComponent(of: repository) == "composefs" else { return nil }
-        let candidate = Sysroot(FileSystem.directory(of: repository))
+    public static func holding(repository: String, explicit: String?) throws -> Sysroot? {
+        if let explicit {
+            guard FileSystem.exists(Sysroot(explicit).deployments) else {
+                throw DeployError("\(explicit) has no state/deploy/ (not a sysroot, or its state is not mounted)")
+            }
+            return Sysroot(explicit)
+        }
+        var path = repository
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        guard FileSystem.lastComponent(of: path) == "composefs" else { return nil }
+        let candidate = Sysroot(FileSystem.directory(of: path))
         return FileSystem.exists(candidate.deployments) ? candidate : nil
+    }
+
+    /// Runs `body` holding `state/deploy/.lock` exclusively: deploys, undeploys and GC's
+    /// clean-up never meet one another's staging and removal directories.
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        try FileSystem.makeDirectories(deployments, permissions: 0o755)
+        return try FileSystem.withExclusiveLock(deployments + "/.lock", body)
     }
     public var deployments: String { path + "/state/deploy" }
     public var sharedVar: String { path + "/state/os/default/var" }

@@ -7,7 +7,12 @@ public struct FileImage: ImageBytes {
     public let size: UInt64
 
     public init(path: String) throws {
-        file = try File.open(path, .readOnly)
+        try self.init(file: try File.open(path, .readOnly))
+    }
+
+    /// The image in a file already open (and checked, for a mount: see `Repository.openImage`).
+    public init(file: File) throws {
+        self.file = file
         size = try file.size()
     }
 

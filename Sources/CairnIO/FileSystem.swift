@@ -86,7 +86,7 @@ public enum FileSystem {
     public static func withExclusiveLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
         let file = try File.open(path, .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
         try lock(file, exclusive: true)
-        return try body()
+        return try withExtendedLifetime(file) { try body() }  // closing the file would release the lock
     }
 
     /// Where the symlink at `path` points, or nil if `path` is no symlink (or nothing).
@@ -122,15 +122,7 @@ public enum FileSystem {
 
     /// Removes `path` and, for a directory, everything under it (symlinks are removed, not
     /// followed); a path that is already gone is fine.
-    public static func removeTree(_ path: String) throws {
-        guard let status = try status(path) else { return }
-        if status.isDirectory {
-            for name in try contents(of: path) { try removeTree(path + "/" + name) }
-            guard rmdir(path) == 0 || errno == ENOENT else { throw SystemError("remove the directory", path, Errno(rawValue: errno)) }
-        } else {
-            try remove(path)
-        }
-    }
+    public static func removeTree(_ path: String) throws { try RawPath.removeTree(Array(path.utf8)) }
 
     /// Sets an xattr of `path` (not following a final symlink).
     public static func setXattr(_ name: [UInt8], _ value: [UInt8], of path: String) throws {
@@ -144,9 +136,16 @@ public enum FileSystem {
         guard Glibc.symlink(target, path) == 0 else { throw SystemError("create the symlink", path, Errno(rawValue: errno)) }
     }
 
-    /// Bind-mounts the directory `source` at `target` (read-write). Needs root.
+    /// Bind-mounts the directory `source` at `target`, read-write but without set-id programs or
+    /// device nodes; `target` must be a directory itself, not a symlink to one. Needs root.
     public static func bindMount(_ source: String, at target: String) throws {
+        guard try status(target)?.isDirectory == true else { throw SystemError("bind-mount \(source) at", target, .notDirectory) }
         guard Glibc.mount(source, target, nil, UInt(MS_BIND), nil) == 0 else { throw SystemError("bind-mount \(source) at", target, Errno(rawValue: errno)) }
+        guard Glibc.mount(nil, target, nil, UInt(MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV), nil) == 0 else {
+            let failure = Errno(rawValue: errno)
+            umount2(target, 0)
+            throw SystemError("make nosuid,nodev the bind mount at", target, failure)
+        }
     }
 
     public static func unmount(_ path: String) throws {

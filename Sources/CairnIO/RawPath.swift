@@ -64,6 +64,19 @@ public enum RawPath {
         }
     }
 
+    /// Removes `path` and, for a directory, everything under it, whatever bytes the names are
+    /// (symlinks are removed, not followed); a path that is already gone is fine.
+    public static func removeTree(_ path: [UInt8]) throws {
+        let metadata: Metadata
+        do { metadata = try status(path) } catch let error as SystemError where error.errno == .noSuchFileOrDirectory { return }
+        if metadata.isDirectory {
+            for name in try entries(path) { try removeTree(join(path, name)) }
+            guard withCPath(path, { rmdir($0) }) == 0 || errno == ENOENT else { throw SystemError("remove the directory", display(path), Errno(rawValue: errno)) }
+        } else {
+            guard withCPath(path, { unlink($0) }) == 0 || errno == ENOENT else { throw SystemError("remove", display(path), Errno(rawValue: errno)) }
+        }
+    }
+
     /// A symlink's target.
     public static func readLink(_ path: [UInt8]) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -29,7 +29,9 @@ public struct ImageStore {
         let digestText = name.hasPrefix("@") ? String(name.dropFirst()) : name
         if let digest = OCIDigest(digestText) {
             let stream = "oci-manifest-" + digest.description
-            guard try repository.streamDigest(named: stream) != nil else { throw OCIError("no image with the manifest \(digest) in \(repository.path)") }
+            guard try repository.streamDigest(named: stream) != nil else {
+                throw OCIError("no image with the manifest \(digest) in \(repository.path) (no stream streams/\(stream))")
+            }
             return try describe(tag: name, manifestStream: stream)
         }
         try ImageTags.check(name)
@@ -114,12 +116,13 @@ public struct ImageStore {
         if let boot = image.bootImage { return boot }
         let (config, layers) = try contents(of: image)
         let made = try MergedTree.composefsImages(of: layers.map { ($0.stream, "oci-layer-" + $0.diffID.description) }, in: repository, xattrs: .allowlistOnly, bootable: true)
-        let (plain, boot) = try ImagePuller.store(made, in: repository)
+        let (plain, stored) = try ImagePuller.store(made, in: repository)
+        guard let boot = stored else { throw OCIError("\(name): no boot image was made") }
         let manifest = try repository.readStream(try streamDigest("oci-manifest-" + image.manifestDigest.description), contentType: ImagePuller.manifestContentType)
         _ = try ImagePuller.recordImages(
             in: repository, config: config, manifest: (try bytes(of: manifest, expecting: image.manifestDigest), image.manifestDigest),
             layers: layers, image: plain, bootImage: boot, xattrs: .allowlistOnly)
-        return Hex.encode(boot!)
+        return Hex.encode(boot)
     }
 
     /// An image's raw config and its layer streams by diff_id, in the config's order.

@@ -50,10 +50,11 @@ extension MergedTree {
     /// The directory at `components` from the root; nil if a component is missing.
     private func directory(at components: [String]) throws -> Directory? {
         var current = root
-        for component in components {
+        for (index, component) in components.enumerated() {
             switch current.entries[Array(component.utf8)] {
             case .directory(let next)?: current = next
-            case .leaf?: throw OCIError("the image's \(component) in /\(components.joined(separator: "/")) is not a directory")
+            case .leaf?:
+                throw OCIError("the image's /\(components[...index].joined(separator: "/")) is not a directory (looking for /\(components.joined(separator: "/")))")
             case nil: return nil
             }
         }

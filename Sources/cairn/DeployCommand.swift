@@ -35,7 +35,8 @@ struct DeployCommand: AsyncParsableCommand {
         let deployer = Deployer(sysroot: location.sysroot, repository: try location.openRepository(), options: options)
         let result = if let repair { try await deployer.repair(repair) } else { try await deployer.deploy(image!) }
         if json { return try printJSON(result) }
-        print("\(result.id)\t\(result.manifestDigest)\t\(result.imageReference)\(result.existed ? " (already deployed)" : "")")
+        let note = repair != nil ? " (repaired)" : result.existed ? " (already deployed; staged)" : ""
+        print("\(result.id)\t\(result.manifestDigest)\t\(result.imageReference)\(note)")
     }
 }
 

@@ -42,7 +42,7 @@ struct RepoCommand: AsyncParsableCommand {
         @OptionGroup var repository: RepositoryOption
         @Flag(help: "Report what would be deleted; delete nothing.") var dryRun = false
         @Option(name: .customLong("root"), help: "Also keep this top-level name of streams/ or images/ (repeatable).") var roots: [String] = []
-        @Option(help: ArgumentHelp("Keep the deployments of this sysroot (default: the repository's parent, when the repository is its composefs/ and it has state/deploy/).", valueName: "dir"))
+        @Option(help: ArgumentHelp("Keep the deployments of this sysroot (default: $CAIRN_SYSROOT, else the repository's parent when the repository is its composefs/ and it has state/deploy/).", valueName: "dir"))
         var sysroot: String?
         @Flag(help: "Print the report as JSON.") var json = false
 
@@ -63,7 +63,8 @@ struct RepoCommand: AsyncParsableCommand {
             let repository = try repository.open(dryRun ? .shared : .exclusive)
             var report = Report(garbage: Repository.GarbageReport())
             var roots = self.roots
-            if let sysroot = Sysroot.holding(repository: repository.path, explicit: sysroot) {
+            let explicit = sysroot ?? ProcessInfo.processInfo.environment["CAIRN_SYSROOT"].flatMap { $0.isEmpty ? nil : $0 }
+            if let sysroot = try Sysroot.holding(repository: repository.path, explicit: explicit) {
                 let prepared = try DeploymentRoots.prepare(sysroot, repository: repository, dryRun: dryRun)
                 roots += prepared.roots
                 report.deployments = prepared
@@ -73,7 +74,7 @@ struct RepoCommand: AsyncParsableCommand {
             let verb = dryRun ? "would delete" : "deleted"
             if let deployments = report.deployments {
                 let list = { (tags: [String]) in tags.isEmpty ? "none" : tags.joined(separator: ", ") }
-                print("\(deployments.roots.count) deployments kept; tags \(dryRun ? "to remove" : "removed"): \(list(deployments.tagsRemoved)); restored: \(list(deployments.tagsRestored))")
+                print("\(deployments.roots.count) deployments kept; tags \(dryRun ? "to remove" : "removed"): \(list(deployments.tagsRemoved)); \(dryRun ? "to add" : "added"): \(list(deployments.tagsAdded))")
             }
             print("\(verb) \(report.garbage.objects) objects (\(ByteCount.format(report.garbage.bytes))) and \(report.garbage.links) dangling links; \(report.garbage.live) objects live")
         }

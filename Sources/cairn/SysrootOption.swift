@@ -16,8 +16,11 @@ struct SysrootOption: ParsableArguments {
         return Sysroot(directory ?? environment["CAIRN_SYSROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/sysroot")
     }
 
+    /// `--repo`, else SYSROOT/composefs when `--sysroot` is given, else $CAIRN_REPO.
     var repositoryPath: String {
-        repositoryDirectory ?? ProcessInfo.processInfo.environment["CAIRN_REPO"].flatMap { $0.isEmpty ? nil : $0 } ?? sysroot.repository
+        if let repositoryDirectory { return repositoryDirectory }
+        if directory == nil, let path = ProcessInfo.processInfo.environment["CAIRN_REPO"], !path.isEmpty { return path }
+        return sysroot.repository
     }
 
     func openRepository(_ access: Repository.Access = .shared) throws -> Repository { try Repository.open(at: repositoryPath, access: access) }

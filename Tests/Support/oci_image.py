@@ -20,7 +20,8 @@
                                   `boot-v2` (boot with a changed file, a new one and a new /etc
                                   file; version labels 1 and 2), `boot-unlabelled` (no
                                   /etc/selinux), `boot-nosysroot` and
-                                  `boot-badpolicy` (a file_contexts regex that does not compile)
+                                  `boot-badpolicy` (a file_contexts regex that does not compile),
+                                  `boot-etclink` (/etc a symlink)
   oci_image.py labels DUMPFILE    checks every security.selinux of a boot image's dumpfile against
                                   matchpathcon (libselinux) on the policy of `bootable`""",
 import gzip
@@ -244,6 +245,7 @@ def bootable(layout):
         entry("etc/", tarfile.DIRTYPE, mode=0o755),
         entry("etc/shadow", data=b"root:*:19000::::::\n", mode=0o600),
         entry("etc/hostname", data=b"bootable\n"),
+        entry("etc/hosts", tarfile.LNKTYPE, link="etc/hostname"),
         entry("boot/", tarfile.DIRTYPE, mode=0o555, mtime=1700000000.25),
         entry("boot/vmlinuz", data=b"a kernel in /boot\n" * 10),
         entry("boot/loader/", tarfile.DIRTYPE, mode=0o755),
@@ -268,6 +270,9 @@ def bootable(layout):
         entry("etc/hostname", data=b"bootable-v2\n"),
     ])
     umoci("config", "--image", f"{layout}:boot-v2", "--config.label", "org.opencontainers.image.version=2")
+    etc_link = [m for m in common + sysroot if not m[0].name.startswith("etc/")]
+    add_layer(layout, "boot-etclink", "empty", etc_link + [entry("usr/etc/", tarfile.DIRTYPE, mode=0o755),
+                                                          entry("etc", tarfile.SYMTYPE, link="usr/etc")])
     bad = [m for m in selinux if not m[0].name.endswith("/file_contexts")]
     bad.append(entry(f"etc/selinux/{SELINUX_TYPE}/contexts/files/file_contexts", data=b"/.*\tsystem_u:object_r:default_t:s0\n/usr(/.*\tusr_t\n"))
     add_layer(layout, "boot-badpolicy", "empty", common + sysroot + bad)
