@@ -65,11 +65,12 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        // Publishing and pulling builds: bucket layout, manifests, refs with lineage.
+        // Publishing, pulling and promoting builds: bucket layout, manifests, refs with lineage,
+        // gates that read images in the bucket by random access, audit records.
         .target(
             name: "CairnRelease",
             dependencies: [
-                "CairnCasync", "CairnStores", "CairnBlob", "CairnIO",
+                "CairnCasync", "CairnStores", "CairnBlob", "CairnIO", "CairnErofs",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -2,9 +2,10 @@
 # Installs the Debian packages cairn builds and tests with, if any is missing.
 # Build: libzstd-dev, liblzma-dev, zlib1g-dev, libssl-dev (libcrypto for SHA-2), libpcre2-dev (SELinux file_contexts), pkgconf.
 # Tests and benchmarks: casync, erofs-utils, xz, gzip, zstd, time, nginx (an HTTP store), openssl (a test CA), curl,
-# umoci and skopeo (OCI images), docker-registry (an OCI registry), selinux-utils (matchpathcon: SELinux labels); moto (S3).
+# umoci and skopeo (OCI images), docker-registry (an OCI registry), selinux-utils (matchpathcon: SELinux labels),
+# gcc (kernel modules for the promotion gates' tests); moto (S3).
 set -euo pipefail
-packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev libpcre2-dev pkgconf casync erofs-utils xz-utils gzip zstd time nginx openssl curl umoci skopeo docker-registry selinux-utils)
+packages=(libzstd-dev liblzma-dev zlib1g-dev libssl-dev libpcre2-dev pkgconf casync erofs-utils xz-utils gzip zstd time nginx openssl curl umoci skopeo docker-registry selinux-utils gcc)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

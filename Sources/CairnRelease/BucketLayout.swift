@@ -41,4 +41,6 @@ public struct BucketLayout: Sendable, Equatable {
     public func image(_ build: String) -> String { images.key(build) }
     public func latest(_ ref: String) -> String { key("casync/refs/\(ref)/latest.json") }
     public var refs: String { key("casync/refs/") }
+    /// Where promotion records of `channel` go (`casync/audit/<channel>/`).
+    public func audit(_ channel: String) -> String { key("casync/audit/\(channel)/") }
 }

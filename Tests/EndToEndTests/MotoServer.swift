@@ -3,6 +3,8 @@ import Foundation
 /// moto in server mode (an S3 service) on a free loopback port, with one bucket, for one test.
 final class MotoServer {
     static let bucket = "cairn-test"
+    /// An Authorization header moto accepts when it does not check signatures (raw requests by curl).
+    static let anyAuthorization = "Authorization: AWS4-HMAC-SHA256 Credential=cairn-test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
     let port: Int
     private let process = Process()
     private let scratch: Scratch

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+/// `cairn promote` against moto: builds published to `candidate` reach `stable` only when every
+/// gate passes. The gates read each image by random access from the chunk store: a ZFS module
+/// built for the image's kernel passes; one built for another kernel, or a kernel directory
+/// without it, does not, and stable stays where it was. Audit records are immutable; concurrent
+/// promotions lose no update.
+@Suite(.serialized) struct PromotionTests {
+    static let treeScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Support/kernel_tree.py").path
+
+    static let rules = """
+        { "schema": "cairn.channels.v1",
+          "isolated": ["br-"],
+          "channels": {
+            "candidate": {},
+            "stable": { "from": ["candidate"], "gates": [
+              { "gate": "integrity" },
+              { "gate": "content", "required": ["/usr/bin/bash", "/etc/os-release"], "forbidden": ["/etc/shadow-"],
+                "per_kernel": { "required": ["vmlinuz", "modules.dep"] } },
+              { "gate": "kernel-modules", "required": ["extra/zfs/zfs.ko*"] } ] } } }
+        """
+
+    struct Bucket {
+        let scratch: Scratch
+        let moto: MotoServer
+        var store: String { moto.store("os") }
+
+        /// Publishes a tree made by kernel_tree.py with `options` as run `run` to `candidate`.
+        func publish(run number: Int, _ options: [String]) throws {
+            let tree = scratch.file("tree-\(number)")
+            let made = try run("/usr/bin/env", ["python3", PromotionTests.treeScript, tree, "6.8.0"] + options)
+            #expect(made.succeeded, "\(made.stderr)")
+            let image = scratch.file("image-\(number).ero")
+            #expect(try cairn("mkfs-erofs", image, tree).succeeded)
+            let published = try run(cairnPath, ["publish", "--bucket", store, "--image", image, "--run", "\(number)", "--sha", "f00d", "--ref", "candidate",
+                                                "--out", scratch.file("out-\(number)"), "--cache", scratch.file("cache")],
+                                    in: scratch.path, environment: moto.environment)
+            #expect(published.succeeded, "\(published.stderr)")
+        }
+
+        func promote(_ options: [String] = [], runID: String? = nil) throws -> Run {
+            var environment = moto.environment
+            environment["GITHUB_RUN_ID"] = runID
+            environment["GITHUB_ACTOR"] = "release-bot"
+            return try run(cairnPath, ["promote", "--bucket", store, "--rules", scratch.file("cairn-channels.json"), "--from", "candidate", "--to", "stable", "--json"] + options,
+                           in: scratch.path, environment: environment)
+        }
+
+        func stable() throws -> [String: Any] {
+            let got = try run(cairnPath, ["refs", "log", "--bucket", store, "stable", "--json"], environment: moto.environment)
+            return (try? JSONSerialization.jsonObject(with: Data(got.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+    }
+
+    static func setUp() throws -> Bucket {
+        let scratch = try Scratch()
+        try scratch.write("cairn-channels.json", Array(rules.utf8))
+        return Bucket(scratch: scratch, moto: try MotoServer())
+    }
+
+    static func report(_ promoted: Run) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(promoted.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    @Test func gatesDecideWhatReachesStable() throws {
+        let bucket = try Self.setUp()
+        try bucket.publish(run: 1, ["--compress", "xz"])
+        let first = try bucket.promote(runID: "901")
+        #expect(first.succeeded, "\(first.stdout) \(first.stderr)")
+        let report = Self.report(first)
+        #expect(report["outcome"] as? String == "promoted" && report["build"] as? String == "1-1-f00d", "\(first.stdout)")
+        // The image gates read a small share of the image's chunks.
+        let read = report["chunksRead"] as? Int ?? 0, total = report["chunks"] as? Int ?? 0
+        #expect(read > 0 && read * 5 < total, "read \(read) of \(total) chunks")
+        #expect(first.stdout.contains("zfs.ko.xz: built for its kernel"), "\(first.stdout)")
+
+        // A module built for another kernel (zstd-compressed), then a kernel without the module:
+        // refused, naming the module; stable stays on build 1.
+        try bucket.publish(run: 2, ["--module-for", "6.7.0", "--compress", "zst"])
+        let stale = try bucket.promote(runID: "902")
+        #expect(!stale.succeeded && stale.stderr.contains("zfs.ko.zst was built for kernel 6.7.0") && stale.stderr.contains("2-1-f00d"), "\(stale.stderr)")
+        try bucket.publish(run: 3, ["--no-module"])
+        let missing = try bucket.promote(runID: "903")
+        #expect(!missing.succeeded && missing.stderr.contains("kernel 6.8.0 has no module /usr/lib/modules/6.8.0/extra/zfs/zfs.ko*"), "\(missing.stderr)")
+        #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
+
+        // A dry run of an acceptable build reports and moves nothing, records nothing.
+        try bucket.publish(run: 4, [])
+        let dry = try bucket.promote(["--dry-run"])
+        #expect(dry.succeeded && Self.report(dry)["outcome"] as? String == "would promote", "\(dry.stdout) \(dry.stderr)")
+        #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
+
+        // Missing data fails closed: build 4 without its index.
+        let deleted = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H", MotoServer.anyAuthorization,
+                                       "http://\(bucket.moto.endpoint)/\(MotoServer.bucket)/os/casync/indexes/compose-4-1-f00d.caibx"])
+        #expect(deleted.stdout == "204", "\(deleted.stdout)")
+        let unreadable = try bucket.promote(runID: "904")
+        #expect(!unreadable.succeeded && unreadable.stderr.contains("compose-4-1-f00d.caibx"), "\(unreadable.stderr)")
+        #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
+
+        // The audit log: every promotion that ran, refused ones included, with each gate.
+        let log = try run(cairnPath, ["audit", "log", "--bucket", bucket.store, "stable", "--json"], environment: bucket.moto.environment)
+        let records = (try? JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(records.map { $0["outcome"] as? String ?? "?" } == ["promoted", "refused", "refused", "refused"], "\(log.stdout) \(log.stderr)")
+        #expect(records.allSatisfy { $0["actor"] as? String == "release-bot" && ($0["gates"] as? [Any])?.count == 3 })
+        #expect(records.first?["previous"] == nil && records.last?["previous"] as? String == "1-1-f00d")
+
+        // Records are never replaced: the same run promoting the same build again cannot write
+        // its record (and stable, which names that build already, does not move).
+        let again = try bucket.promote(["--build", "1-1-f00d"], runID: "901")
+        #expect(!again.succeeded && again.stderr.contains("never replaced"), "\(again.stderr)")
+        let after = try run(cairnPath, ["audit", "log", "--bucket", bucket.store, "stable", "--json"], environment: bucket.moto.environment)
+        #expect(after.stdout == log.stdout)
+    }
+
+    /// Two promotions into stable at once, of two builds candidate named: both land in stable's
+    /// lineage (a compare-and-swap that loses re-reads and moves on top of the winner).
+    @Test func concurrentPromotionsLoseNoUpdate() throws {
+        let bucket = try Self.setUp()
+        try bucket.publish(run: 1, [])
+        try bucket.publish(run: 2, ["--compress", "xz"])
+        let started = try [("1-1-f00d", "801"), ("2-1-f00d", "802")].map { build, runID in
+            var environment = bucket.moto.environment
+            environment["GITHUB_RUN_ID"] = runID
+            return try Started(cairnPath, ["promote", "--bucket", bucket.store, "--rules", bucket.scratch.file("cairn-channels.json"),
+                                           "--from", "candidate", "--to", "stable", "--build", build], in: bucket.scratch.path, environment: environment)
+        }
+        let runs = try started.map { try $0.wait() }
+        #expect(runs.count == 2 && runs.allSatisfy(\.succeeded), "\(runs.map(\.stderr))")
+        let history = (try bucket.stable()["history"] as? [[String: Any]]) ?? []
+        #expect(Set(history.compactMap { $0["build"] as? String }) == ["1-1-f00d", "2-1-f00d"] && history.allSatisfy { $0["action"] as? String == "promote" }, "\(history)")
+
+        // Rules: stable only from candidate; candidate is published to, not promoted into.
+        let wrongSource = try run(cairnPath, ["promote", "--bucket", bucket.store, "--rules", bucket.scratch.file("cairn-channels.json"), "--from", "br-feature", "--to", "stable"],
+                                  environment: bucket.moto.environment)
+        #expect(!wrongSource.succeeded && wrongSource.stderr.contains("only from candidate"), "\(wrongSource.stderr)")
+        let intoCandidate = try run(cairnPath, ["promote", "--bucket", bucket.store, "--rules", bucket.scratch.file("cairn-channels.json"), "--from", "stable", "--to", "candidate"],
+                                    environment: bucket.moto.environment)
+        #expect(!intoCandidate.succeeded && intoCandidate.stderr.contains("published to"), "\(intoCandidate.stderr)")
+    }
+}
