@@ -111,6 +111,7 @@ let package = Package(
         .testTarget(name: "CairnCasyncTests", dependencies: ["CairnCasync"]),
         .testTarget(name: "CairnStoresTests", dependencies: ["CairnStores", "CairnCasync"]),
         .testTarget(name: "CairnComposefsTests", dependencies: ["CairnComposefs", "CairnErofs", "CCairnSHA256", "COpenSSL"]),
+        .testTarget(name: "CairnReleaseTests", dependencies: ["CairnRelease"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["CairnCasync", "CairnStores"]

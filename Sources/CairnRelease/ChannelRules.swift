@@ -65,11 +65,16 @@ public struct ChannelRules: Sendable {
                 switch gate.gate {
                 case "integrity": gates.append(.integrity(deep: gate.deep ?? false))
                 case "content":
-                    gates.append(.content(
+                    let rule = GateRule.content(
                         required: gate.required ?? [], forbidden: gate.forbidden ?? [],
-                        perKernelRequired: gate.per_kernel?.required ?? [], perKernelForbidden: gate.per_kernel?.forbidden ?? []))
+                        perKernelRequired: gate.per_kernel?.required ?? [], perKernelForbidden: gate.per_kernel?.forbidden ?? [])
+                    let patterns = (gate.required ?? []) + (gate.forbidden ?? []) + (gate.per_kernel?.required ?? []) + (gate.per_kernel?.forbidden ?? [])
+                    guard !patterns.isEmpty else { throw .malformed(key: file, problem: "channel \(name): a content gate names no path") }
+                    try Self.checkPatterns(patterns, file: file, channel: name)
+                    gates.append(rule)
                 case "kernel-modules":
                     guard let required = gate.required, !required.isEmpty else { throw .malformed(key: file, problem: "channel \(name): a kernel-modules gate names no module") }
+                    try Self.checkPatterns(required, file: file, channel: name)
                     gates.append(.kernelModules(required: required))
                 case "soak":
                     guard let text = gate.minimum, let seconds = Self.duration(text) else {
@@ -79,6 +84,8 @@ public struct ChannelRules: Sendable {
                 default: throw .malformed(key: file, problem: "channel \(name): unknown gate \(gate.gate)")
                 }
             }
+            // A channel promoted into without a gate would take anything: a typo, surely.
+            if !(channel.from ?? []).isEmpty, gates.isEmpty { throw .malformed(key: file, problem: "channel \(name) is promoted into but has no gates") }
             channels[name] = Channel(from: channel.from ?? [], gates: gates)
         }
         for (name, channel) in channels {
@@ -105,18 +112,43 @@ public struct ChannelRules: Sendable {
         let units = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         if let value = Int(text) { return value >= 0 ? value : nil }
         guard let unit = text.last.flatMap({ units[String($0)] }), let value = Int(text.dropLast()), value >= 0 else { return nil }
-        return value * unit
+        let (seconds, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : seconds
     }
 
+    /// Path patterns are globs per component; `.`, `..` and `**` components would never match
+    /// (a forbidden one would pass everything), so they are refused.
+    static func checkPatterns(_ patterns: [String], file: String, channel: String) throws(ReleaseError) {
+        for pattern in patterns {
+            let components = pattern.split(separator: "/")
+            guard !components.isEmpty, !components.contains(where: { [".", "..", "**"].contains($0) }) else {
+                throw .malformed(key: file, problem: "channel \(channel): the path pattern '\(pattern)' has an empty, '.', '..' or '**' component")
+            }
+        }
+    }
+
+    // Every object refuses keys it does not know: a misspelt "gates" must not mean "no gates".
     private struct Document: Decodable {
         struct ChannelEntry: Decodable {
             var from: [String]?
             var gates: [GateEntry]?
+            init(from decoder: any Decoder) throws {
+                try StrictKeys.check(decoder, allowed: ["from", "gates"])
+                let container = try decoder.container(keyedBy: StrictKeys.self)
+                from = try container.decodeIfPresent([String].self, forKey: StrictKeys("from"))
+                gates = try container.decodeIfPresent([GateEntry].self, forKey: StrictKeys("gates"))
+            }
         }
         struct GateEntry: Decodable {
             struct PerKernel: Decodable {
                 var required: [String]?
                 var forbidden: [String]?
+                init(from decoder: any Decoder) throws {
+                    try StrictKeys.check(decoder, allowed: ["required", "forbidden"])
+                    let container = try decoder.container(keyedBy: StrictKeys.self)
+                    required = try container.decodeIfPresent([String].self, forKey: StrictKeys("required"))
+                    forbidden = try container.decodeIfPresent([String].self, forKey: StrictKeys("forbidden"))
+                }
             }
             var gate: String
             var deep: Bool?
@@ -124,9 +156,41 @@ public struct ChannelRules: Sendable {
             var forbidden: [String]?
             var per_kernel: PerKernel?
             var minimum: String?
+            init(from decoder: any Decoder) throws {
+                try StrictKeys.check(decoder, allowed: ["gate", "deep", "required", "forbidden", "per_kernel", "minimum"])
+                let container = try decoder.container(keyedBy: StrictKeys.self)
+                gate = try container.decode(String.self, forKey: StrictKeys("gate"))
+                deep = try container.decodeIfPresent(Bool.self, forKey: StrictKeys("deep"))
+                required = try container.decodeIfPresent([String].self, forKey: StrictKeys("required"))
+                forbidden = try container.decodeIfPresent([String].self, forKey: StrictKeys("forbidden"))
+                per_kernel = try container.decodeIfPresent(PerKernel.self, forKey: StrictKeys("per_kernel"))
+                minimum = try container.decodeIfPresent(String.self, forKey: StrictKeys("minimum"))
+            }
         }
         var schema: String
         var isolated: [String]?
         var channels: [String: ChannelEntry]
+        init(from decoder: any Decoder) throws {
+            try StrictKeys.check(decoder, allowed: ["schema", "isolated", "channels"])
+            let container = try decoder.container(keyedBy: StrictKeys.self)
+            schema = try container.decode(String.self, forKey: StrictKeys("schema"))
+            isolated = try container.decodeIfPresent([String].self, forKey: StrictKeys("isolated"))
+            channels = try container.decode([String: ChannelEntry].self, forKey: StrictKeys("channels"))
+        }
+    }
+
+    private struct StrictKeys: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+
+        static func check(_ decoder: any Decoder, allowed: Set<String>) throws {
+            let unknown = try decoder.container(keyedBy: StrictKeys.self).allKeys.map(\.stringValue).filter { !allowed.contains($0) }
+            guard unknown.isEmpty else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown keys \(unknown.sorted().joined(separator: ", ")) (known: \(allowed.sorted().joined(separator: ", ")))"))
+            }
+        }
     }
 }

@@ -11,22 +11,22 @@ import Synchronization
 ///
 /// `ImageBytes` reads are synchronous: call them from a thread of your own (`ChunkedImage.run`),
 /// never from a task of the cooperative pool, which the fetches themselves need.
-public final class ChunkedImage: ImageBytes, @unchecked Sendable {
-    public let index: BlobIndex
+final class ChunkedImage: ImageBytes, @unchecked Sendable {
+    let index: BlobIndex
     let fetcher: ChunkFetcher
-    /// Chunks kept, most recently used last; at most `keep` of them.
+    /// Chunks kept, most recently used last, at most `budget` bytes of them.
     private let cache = Mutex<[(id: ChunkID, bytes: [UInt8])]>([])
-    private let keep = 64
+    private let budget = 64 << 20
     private let fetchedIDs = Mutex<Set<ChunkID>>([])
 
-    public init(index: BlobIndex, fetcher: ChunkFetcher) { (self.index, self.fetcher) = (index, fetcher) }
+    init(index: BlobIndex, fetcher: ChunkFetcher) { (self.index, self.fetcher) = (index, fetcher) }
 
-    public var size: UInt64 { index.blobSize }
+    var size: UInt64 { index.blobSize }
 
     /// Distinct chunks fetched so far, of `index.chunks.count`.
-    public var chunksFetched: Int { fetchedIDs.withLock { $0.count } }
+    var chunksFetched: Int { fetchedIDs.withLock { $0.count } }
 
-    public func read(_ count: Int, at offset: UInt64) throws -> [UInt8] {
+    func read(_ count: Int, at offset: UInt64) throws -> [UInt8] {
         guard count > 0 else { return [] }
         guard offset + UInt64(count) <= size else { throw ErofsError.io("the image is \(size) bytes; \(count) at \(offset) is past its end") }
         var result = [UInt8]()
@@ -68,7 +68,8 @@ public final class ChunkedImage: ImageBytes, @unchecked Sendable {
         fetchedIDs.withLock { _ = $0.insert(chunk.id) }
         cache.withLock { cache in
             cache.append((chunk.id, bytes))
-            if cache.count > keep { cache.removeFirst() }
+            var held = cache.reduce(0) { $0 + $1.bytes.count }
+            while held > budget, cache.count > 1 { held -= cache.removeFirst().bytes.count }
         }
         return bytes
     }
@@ -88,7 +89,7 @@ public final class ChunkedImage: ImageBytes, @unchecked Sendable {
     }
 
     /// Runs `body` (which reads images like this one) on a thread of its own.
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }

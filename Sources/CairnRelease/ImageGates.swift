@@ -20,7 +20,8 @@ public struct ImageGates {
             for found in try matches(pattern, under: root) { details.append("forbidden \(found.path) is present (\(pattern))") }
         }
         if !perKernelRequired.isEmpty || !perKernelForbidden.isEmpty {
-            let kernels = try kernelDirectories()
+            let (kernels, problems) = try kernelDirectories()
+            details += problems
             if kernels.isEmpty { details.append("the image has no kernel directory \(Self.modulesDirectory)/<release>/") }
             for kernel in kernels {
                 for pattern in perKernelRequired where try matches(pattern, under: kernel).isEmpty {
@@ -37,15 +38,23 @@ public struct ImageGates {
     /// The `kernel-modules` gate: below every kernel directory each required pattern matches a
     /// module, and every module matched was built for that kernel (its `vermagic`).
     public func kernelModules(required: [String]) throws -> GateResult {
-        var details = [String]()
-        let kernels = try kernelDirectories()
+        var (kernels, details) = try kernelDirectories()
         if kernels.isEmpty { details.append("the image has no kernel directory \(Self.modulesDirectory)/<release>/") }
         var checked = [String]()
         for kernel in kernels {
             for pattern in required {
-                let found = try matches(pattern, under: kernel).filter { $0.inode.fileType == .regular }
+                let found = try matches(pattern, under: kernel)
                 if found.isEmpty { details.append("kernel \(kernel.release) has no module \(kernel.path)/\(pattern)") }
                 for module in found {
+                    // A link could lead the kernel to a module this gate did not read.
+                    guard module.inode.fileType == .regular else {
+                        details.append("\(module.path) is not a regular file (a \(module.inode.fileType)); it cannot be checked")
+                        continue
+                    }
+                    guard module.inode.size <= Self.largestModule else {
+                        details.append("\(module.path) is \(module.inode.size) bytes, more than a module may be (\(Self.largestModule))")
+                        continue
+                    }
                     let bytes = try image.read(module.inode, count: Int(module.inode.size))
                     let info = try ModuleInfo(module: bytes, name: module.path)
                     guard let release = info.kernelRelease else {
@@ -63,15 +72,25 @@ public struct ImageGates {
         return GateResult(gate: "kernel-modules", passed: details.isEmpty, details: details.isEmpty ? checked.map { "\($0): built for its kernel" } : details)
     }
 
-    /// `/usr/lib/modules/<release>/` directories.
-    func kernelDirectories() throws -> [(path: String, inode: ErofsImage.Inode, release: String)] {
-        guard let modules = try image.lookup(Array(Self.modulesDirectory.utf8)), modules.fileType == .directory else { return [] }
-        return try image.entries(of: modules).compactMap { entry in
+    static let largestModule: UInt64 = 256 << 20
+
+    /// `/usr/lib/modules/<release>/` directories, and a problem for anything else there (a
+    /// symlink to another kernel's directory, say): the gates cannot vouch for what it leads to.
+    func kernelDirectories() throws -> (kernels: [(path: String, inode: ErofsImage.Inode, release: String)], problems: [String]) {
+        guard let modules = try image.lookup(Array(Self.modulesDirectory.utf8)) else { return ([], []) }
+        guard modules.fileType == .directory else { return ([], ["\(Self.modulesDirectory) is not a directory"]) }
+        var kernels = [(path: String, inode: ErofsImage.Inode, release: String)](), problems = [String]()
+        for entry in try image.entries(of: modules) {
             let name = String(decoding: entry.name, as: UTF8.self)
-            guard name != ".", name != ".." else { return nil }
+            guard name != ".", name != ".." else { continue }
             let inode = try image.inode(entry.nid)
-            return inode.fileType == .directory ? (Self.modulesDirectory + "/" + name, inode, name) : nil
-        }.sorted { $0.release < $1.release }
+            if inode.fileType == .directory {
+                kernels.append((Self.modulesDirectory + "/" + name, inode, name))
+            } else {
+                problems.append("\(Self.modulesDirectory)/\(name) is not a directory (a \(inode.fileType)); its modules cannot be checked")
+            }
+        }
+        return (kernels.sorted { $0.release < $1.release }, problems)
     }
 
     /// The paths below `base` that `pattern` (relative, or absolute for the root; each
@@ -87,7 +106,12 @@ public struct ImageGates {
             for directory in frontier where directory.inode.fileType == .directory {
                 for entry in try image.entries(of: directory.inode) {
                     let name = String(decoding: entry.name, as: UTF8.self)
-                    guard name != ".", name != "..", fnmatch(component, name, 0) == 0 else { continue }
+                    guard name != ".", name != ".." else { continue }
+                    switch fnmatch(component, name, 0) {
+                    case 0: break
+                    case FNM_NOMATCH: continue
+                    default: throw ReleaseError.invalidInput("the pattern \(pattern) cannot be matched")
+                    }
                     next.append((directory.path + "/" + name, try image.inode(entry.nid)))
                 }
             }

@@ -35,7 +35,7 @@ public struct ModuleInfo: Sendable {
         }
         let is64 = elf[4] == 2, bigEndian = elf[5] == 2
         func integer(_ offset: Int, _ width: Int) throws(ReleaseError) -> Int {
-            guard offset >= 0, offset + width <= elf.count else { throw bad("a field at \(offset) lies past the end") }
+            guard offset >= 0, offset <= elf.count - width else { throw bad("a field at \(offset) lies past the end") }
             var value: UInt64 = 0
             for i in 0..<width {
                 let byte = UInt64(elf[offset + (bigEndian ? i : width - 1 - i)])
@@ -47,7 +47,8 @@ public struct ModuleInfo: Sendable {
         let (sectionTable, entrySize, count, namesIndex) = is64
             ? (try integer(0x28, 8), try integer(0x3a, 2), try integer(0x3c, 2), try integer(0x3e, 2))
             : (try integer(0x20, 4), try integer(0x2e, 2), try integer(0x30, 2), try integer(0x32, 2))
-        guard entrySize >= (is64 ? 64 : 40), namesIndex < count else { throw bad("no section table") }
+        // Every value below is checked against the file's size before it is used in arithmetic.
+        guard entrySize >= (is64 ? 64 : 40), namesIndex < count, sectionTable <= elf.count else { throw bad("no section table") }
         func header(_ index: Int) throws(ReleaseError) -> (name: Int, offset: Int, size: Int) {
             let base = sectionTable + index * entrySize
             return is64
@@ -55,7 +56,7 @@ public struct ModuleInfo: Sendable {
                 : (try integer(base, 4), try integer(base + 16, 4), try integer(base + 20, 4))
         }
         func bytes(_ offset: Int, _ size: Int) throws(ReleaseError) -> ArraySlice<UInt8> {
-            guard offset >= 0, size >= 0, offset <= elf.count, size <= elf.count - offset else { throw bad("a section lies past the end") }
+            guard offset <= elf.count, size <= elf.count - offset else { throw bad("a section lies past the end") }
             return elf[offset..<(offset + size)]
         }
         let names = try header(namesIndex)

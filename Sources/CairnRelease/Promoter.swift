@@ -98,8 +98,15 @@ public struct Promoter: Sendable {
         }
         guard !options.dryRun else { return report }
         let key = AuditRecord.key(layout: layout, channel: options.to, stamp: options.stamp ?? Self.stamp(now), build: build)
-        guard try await bucket.put(key, bytes: try report.record.encoded(), condition: .absent) else {
-            throw ReleaseError.conflict(key: key, store: bucket.description, problem: "an audit record of that name exists already; records are never replaced")
+        let moved = report.record.outcome == "promoted" ? "\(options.to) now names \(build), but " : ""
+        do {
+            guard try await bucket.put(key, bytes: try report.record.encoded(), condition: .absent) else {
+                throw ReleaseError.conflict(key: key, store: bucket.description, problem: "\(moved)an audit record of that name exists already; records are never replaced")
+            }
+        } catch let error as ReleaseError {
+            throw error
+        } catch {
+            throw ReleaseError.integrity("\(moved)its audit record \(key) could not be written: \(error)")
         }
         report.audit = key
         return report
@@ -124,13 +131,18 @@ public struct Promoter: Sendable {
         }
     }
 
-    /// `soak`: the build has been the source channel's since at least `minimum` seconds ago.
+    /// `soak`: the build's latest stint in the source channel (from when the channel last took
+    /// it until now, or until the channel moved on) lasted at least `minimum` seconds.
     static func soak(_ build: String, in source: RefPointer, minimum: Int, now: Int) -> GateResult {
-        guard let since = source.history.last(where: { $0.build == build }).flatMap({ UTCTime.epochSeconds(parsing: $0.updated) }) else {
+        // The lineage is newest first: the build's latest stint starts at its first entry and
+        // ends at the entry before it (or now, if it is still current).
+        guard let start = source.history.firstIndex(where: { $0.build == build }),
+              let since = UTCTime.epochSeconds(parsing: source.history[start].updated),
+              let until = start == 0 ? now : UTCTime.epochSeconds(parsing: source.history[start - 1].updated) else {
             return GateResult(gate: "soak", passed: false, details: ["\(source.ref)'s lineage does not say when it took \(build)"])
         }
-        let age = now - since
-        return GateResult(gate: "soak", passed: age >= minimum, details: ["in \(source.ref) for \(age) s (at least \(minimum) s needed)"])
+        let stint = until - since
+        return GateResult(gate: "soak", passed: stint >= minimum, details: ["in \(source.ref) for \(stint) s\(start == 0 ? "" : " before it moved on") (at least \(minimum) s needed)"])
     }
 
     /// The gates that read the image, from the chunk store by random access.

@@ -15,6 +15,7 @@ import Testing
           "isolated": ["br-"],
           "channels": {
             "candidate": {},
+            "soaked": { "from": ["candidate"], "gates": [ { "gate": "soak", "minimum": "1h" } ] },
             "stable": { "from": ["candidate"], "gates": [
               { "gate": "integrity" },
               { "gate": "content", "required": ["/usr/bin/bash", "/etc/os-release"], "forbidden": ["/etc/shadow-"],
@@ -31,20 +32,20 @@ import Testing
         func publish(run number: Int, _ options: [String]) throws {
             let tree = scratch.file("tree-\(number)")
             let made = try run("/usr/bin/env", ["python3", PromotionTests.treeScript, tree, "6.8.0"] + options)
-            #expect(made.succeeded, "\(made.stderr)")
+            try #require(made.succeeded, "\(made.stderr)")
             let image = scratch.file("image-\(number).ero")
-            #expect(try cairn("mkfs-erofs", image, tree).succeeded)
+            try #require(try cairn("mkfs-erofs", image, tree).succeeded)
             let published = try run(cairnPath, ["publish", "--bucket", store, "--image", image, "--run", "\(number)", "--sha", "f00d", "--ref", "candidate",
                                                 "--out", scratch.file("out-\(number)"), "--cache", scratch.file("cache")],
                                     in: scratch.path, environment: moto.environment)
-            #expect(published.succeeded, "\(published.stderr)")
+            try #require(published.succeeded, "\(published.stderr)")
         }
 
-        func promote(_ options: [String] = [], runID: String? = nil) throws -> Run {
+        func promote(_ options: [String] = [], runID: String? = nil, to target: String = "stable", rules: String = "cairn-channels.json") throws -> Run {
             var environment = moto.environment
             environment["GITHUB_RUN_ID"] = runID
             environment["GITHUB_ACTOR"] = "release-bot"
-            return try run(cairnPath, ["promote", "--bucket", store, "--rules", scratch.file("cairn-channels.json"), "--from", "candidate", "--to", "stable", "--json"] + options,
+            return try run(cairnPath, ["promote", "--bucket", store, "--rules", scratch.file(rules), "--from", "candidate", "--to", target, "--json"] + options,
                            in: scratch.path, environment: environment)
         }
 
@@ -84,26 +85,32 @@ import Testing
         try bucket.publish(run: 3, ["--no-module"])
         let missing = try bucket.promote(runID: "903")
         #expect(!missing.succeeded && missing.stderr.contains("kernel 6.8.0 has no module /usr/lib/modules/6.8.0/extra/zfs/zfs.ko*"), "\(missing.stderr)")
+        // A forbidden file, and a kernel directory that is a symlink (its modules are not what
+        // the gate would read): both named.
+        try bucket.publish(run: 4, ["--kernel-link", "6.9.0", "--shadow-backup"])
+        let forbidden = try bucket.promote(runID: "904")
+        #expect(!forbidden.succeeded && forbidden.stderr.contains("forbidden /etc/shadow- is present")
+                && forbidden.stderr.contains("/usr/lib/modules/6.9.0 is not a directory"), "\(forbidden.stderr)")
         #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
 
         // A dry run of an acceptable build reports and moves nothing, records nothing.
-        try bucket.publish(run: 4, [])
+        try bucket.publish(run: 5, [])
         let dry = try bucket.promote(["--dry-run"])
         #expect(dry.succeeded && Self.report(dry)["outcome"] as? String == "would promote", "\(dry.stdout) \(dry.stderr)")
         #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
 
-        // Missing data fails closed: build 4 without its index.
+        // Missing data fails closed: build 5 without its index.
         let deleted = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H", MotoServer.anyAuthorization,
-                                       "http://\(bucket.moto.endpoint)/\(MotoServer.bucket)/os/casync/indexes/compose-4-1-f00d.caibx"])
+                                       "http://\(bucket.moto.endpoint)/\(MotoServer.bucket)/os/casync/indexes/compose-5-1-f00d.caibx"])
         #expect(deleted.stdout == "204", "\(deleted.stdout)")
-        let unreadable = try bucket.promote(runID: "904")
-        #expect(!unreadable.succeeded && unreadable.stderr.contains("compose-4-1-f00d.caibx"), "\(unreadable.stderr)")
+        let unreadable = try bucket.promote(runID: "905")
+        #expect(!unreadable.succeeded && unreadable.stderr.contains("compose-5-1-f00d.caibx"), "\(unreadable.stderr)")
         #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
 
         // The audit log: every promotion that ran, refused ones included, with each gate.
         let log = try run(cairnPath, ["audit", "log", "--bucket", bucket.store, "stable", "--json"], environment: bucket.moto.environment)
         let records = (try? JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]]) ?? []
-        #expect(records.map { $0["outcome"] as? String ?? "?" } == ["promoted", "refused", "refused", "refused"], "\(log.stdout) \(log.stderr)")
+        #expect(records.map { $0["outcome"] as? String ?? "?" } == ["promoted", "refused", "refused", "refused", "refused"], "\(log.stdout) \(log.stderr)")
         #expect(records.allSatisfy { $0["actor"] as? String == "release-bot" && ($0["gates"] as? [Any])?.count == 3 })
         #expect(records.first?["previous"] == nil && records.last?["previous"] as? String == "1-1-f00d")
 
@@ -139,5 +146,14 @@ import Testing
         let intoCandidate = try run(cairnPath, ["promote", "--bucket", bucket.store, "--rules", bucket.scratch.file("cairn-channels.json"), "--from", "stable", "--to", "candidate"],
                                     environment: bucket.moto.environment)
         #expect(!intoCandidate.succeeded && intoCandidate.stderr.contains("published to"), "\(intoCandidate.stderr)")
+
+        // Soak: build 2 has been candidate's for seconds, not the hour the rules ask.
+        let young = try bucket.promote(to: "soaked")
+        #expect(!young.succeeded && young.stderr.contains("at least 3600 s needed"), "\(young.stderr)")
+        // A misspelt key in the rules is refused, not read as "no gates".
+        try bucket.scratch.write("typo.json", Array(Self.rules.replacingOccurrences(of: "\"gates\"", with: "\"gate_list\"").utf8))
+        let typo = try bucket.promote(rules: "typo.json")
+        #expect(!typo.succeeded && typo.stderr.contains("unknown keys gate_list"), "\(typo.stderr)")
+        #expect(try bucket.stable()["build"] as? String != nil)
     }
 }

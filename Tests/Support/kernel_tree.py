@@ -2,11 +2,13 @@
 """An OS tree with a fake kernel and a real ELF kernel module, for the promotion gates' tests.
 
   kernel_tree.py DIR KERNEL [--module-for RELEASE] [--compress none|xz|zst] [--no-module]
+                 [--kernel-link RELEASE] [--shadow-backup]
 
 DIR gets /usr/bin/bash, /etc/os-release, /usr/lib/modules/KERNEL/{vmlinuz,modules.dep} and
 extra/zfs/zfs.ko (compressed as asked): an object file compiled by cc whose .modinfo section says
 `vermagic=RELEASE SMP preempt mod_unload` (RELEASE defaults to KERNEL), as a module built for
-that kernel would; and 24 MiB of incompressible files under /usr/share/filler, so the gates'
+that kernel would (--kernel-link adds /usr/lib/modules/RELEASE, a symlink to KERNEL's directory;
+--shadow-backup an /etc/shadow-); and 24 MiB of incompressible files under /usr/share/filler, so the gates'
 share of chunks read is measured against an image of some size."""
 import argparse
 import os
@@ -42,6 +44,8 @@ def main():
     parser.add_argument("--module-for")
     parser.add_argument("--compress", default="none", choices=["none", "xz", "zst"])
     parser.add_argument("--no-module", action="store_true")
+    parser.add_argument("--kernel-link")
+    parser.add_argument("--shadow-backup", action="store_true")
     args = parser.parse_args()
     root = args.dir
     write(f"{root}/usr/bin/bash", b"#!/bin/false\n" * 100, 0o755)
@@ -56,6 +60,10 @@ def main():
             subprocess.run(["xz", "--check=crc32", path], check=True)
         elif args.compress == "zst":
             subprocess.run(["zstd", "-q", "--rm", path], check=True)
+    if args.kernel_link:
+        os.symlink(args.kernel, f"{root}/usr/lib/modules/{args.kernel_link}")
+    if args.shadow_backup:
+        write(f"{root}/etc/shadow-", b"root:*:19000::::::\n", 0o600)
     rng = random.Random(7)
     for n in range(24):
         write(f"{root}/usr/share/filler/blob{n}", rng.randbytes(1 << 20))
