@@ -107,6 +107,29 @@ public struct ChannelRules: Sendable {
         return channel
     }
 
+    /// The ref a publish to `ref` lands on: a channel builds are published to, or an isolated
+    /// ref, as it is; any other (a branch) becomes isolated (`br-<ref>`), so a branch build never
+    /// lands on a channel. A channel that is promoted into is refused.
+    public func publishRef(for ref: String) throws(ReleaseError) -> String {
+        if let channel = channels[ref] {
+            guard channel.from.isEmpty else { throw promotedInto(ref, channel) }
+            return ref
+        }
+        if isolated.contains(where: ref.hasPrefix) { return ref }
+        let isolatedRef = (isolated.first ?? "br-") + ref
+        guard channels[isolatedRef] == nil else { throw .invalidInput("\(ref) would be published as \(isolatedRef), which is a channel") }
+        return isolatedRef
+    }
+
+    /// A ref moved by hand (`refs set`): never a channel that only promotion may move.
+    public func checkManualMove(of ref: String) throws(ReleaseError) {
+        if let channel = channels[ref], !channel.from.isEmpty { throw promotedInto(ref, channel) }
+    }
+
+    private func promotedInto(_ ref: String, _ channel: Channel) -> ReleaseError {
+        .invalidInput("\(ref) moves only by `cairn promote` from \(channel.from.joined(separator: " or ")), after its gates pass")
+    }
+
     /// Seconds in `24h`, `90m`, `2d`, `3600s` (or a bare number of seconds).
     static func duration(_ text: String) -> Int? {
         let units = ["s": 1, "m": 60, "h": 3600, "d": 86400]

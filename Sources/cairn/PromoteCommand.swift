@@ -13,15 +13,13 @@ struct PromoteCommand: AsyncParsableCommand {
     @Option(help: "The channel the build comes from.") var from: String
     @Option(help: "The channel to move.") var to: String
     @Option(help: "A build the source channel names or named before (default: the one it names now).") var build: String?
-    @Option(help: "The rules file.") var rules = "cairn-channels.json"
+    @OptionGroup var rules: ChannelRulesOption
     @Flag(help: "Run the gates and report; move nothing, record nothing.") var dryRun = false
     @Flag(help: "Make the integrity gate download and hash every chunk.") var deep = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        let rulesBytes: [UInt8]
-        do { rulesBytes = try File.open(rules, .readOnly).readAll() } catch { throw ValidationError("cannot read the rules file \(rules): \(error)") }
-        let channelRules = try ChannelRules(parsing: rulesBytes, file: rules)
+        guard let channelRules = try rules.load(required: true) else { return }
         var options = Promoter.Options(from: try BuildIdentity.safeRef(from), to: try BuildIdentity.safeRef(to))
         options.build = try build.map(BuildIdentity.validateID)
         (options.dryRun, options.deep) = (dryRun, deep)

@@ -31,7 +31,8 @@ struct PublishCommand: AsyncParsableCommand {
     @Option(help: "CI run id (default: $GITHUB_RUN_ID, else local).") var run: String?
     @Option(help: "CI run attempt (default: $GITHUB_RUN_ATTEMPT, else 1).") var attempt: String?
     @Option(help: "Commit (default: $GITHUB_SHA, else the checkout's HEAD).") var sha: String?
-    @Option(help: "The ref to publish to, made safe for a key (default: $GITHUB_REF_NAME, else the checked-out branch).") var ref: String?
+    @Option(help: "The ref to publish to, made safe for a key (default: $GITHUB_REF_NAME, else the checked-out branch). With channel rules, a branch lands on br-<ref>, and a channel that is promoted into is refused.") var ref: String?
+    @OptionGroup var rules: ChannelRulesOption
 
     @OptionGroup var prefix: PrefixOption
 
@@ -59,7 +60,8 @@ struct PublishCommand: AsyncParsableCommand {
         let build = try BuildIdentity(
             run: run ?? env("GITHUB_RUN_ID") ?? "local", attempt: attempt ?? env("GITHUB_RUN_ATTEMPT") ?? "1",
             sha: sha ?? env("GITHUB_SHA") ?? GitCheckout.head() ?? "unknown")
-        let ref = try BuildIdentity.safeRef(ref ?? env("GITHUB_REF_NAME") ?? GitCheckout.branch() ?? "local")
+        var ref = try BuildIdentity.safeRef(ref ?? env("GITHUB_REF_NAME") ?? GitCheckout.branch() ?? "local")
+        if let rules = try rules.load() { ref = try rules.publishRef(for: ref) }
 
         var options = PublishOptions(
             image: image, build: build, ref: ref, layout: self.prefix.layout, sizes: sizes, cache: cache, out: out,

@@ -37,9 +37,11 @@ struct RefsCommand: AsyncParsableCommand {
         @OptionGroup var location: BucketOptions
         @Argument(help: "The ref.") var ref: String
         @Argument(help: "The build id (<run>-<attempt>-<sha>).") var build: String
+        @OptionGroup var rules: ChannelRulesOption
 
         func run() async throws {
             let ref = try BuildIdentity.safeRef(self.ref)
+            try rules.load()?.checkManualMove(of: ref)
             let build = try BuildIdentity.validateID(self.build)
             let layout = location.layout
             let bucket = try openObjectStore(location.bucket, requests: nil)

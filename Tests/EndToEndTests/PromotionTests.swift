@@ -28,17 +28,18 @@ import Testing
         let moto: MotoServer
         var store: String { moto.store("os") }
 
-        /// Publishes a tree made by kernel_tree.py with `options` as run `run` to `candidate`.
-        func publish(run number: Int, _ options: [String]) throws {
+        /// Publishes a tree made by kernel_tree.py with `options` as run `run` to `ref`.
+        func publish(run number: Int, _ options: [String], ref: String = "candidate", succeeds: Bool = true) throws -> Run {
             let tree = scratch.file("tree-\(number)")
             let made = try run("/usr/bin/env", ["python3", PromotionTests.treeScript, tree, "6.8.0"] + options)
             try #require(made.succeeded, "\(made.stderr)")
             let image = scratch.file("image-\(number).ero")
             try #require(try cairn("mkfs-erofs", image, tree).succeeded)
-            let published = try run(cairnPath, ["publish", "--bucket", store, "--image", image, "--run", "\(number)", "--sha", "f00d", "--ref", "candidate",
+            let published = try run(cairnPath, ["publish", "--bucket", store, "--image", image, "--run", "\(number)", "--sha", "f00d", "--ref", ref,
                                                 "--out", scratch.file("out-\(number)"), "--cache", scratch.file("cache")],
                                     in: scratch.path, environment: moto.environment)
-            try #require(published.succeeded, "\(published.stderr)")
+            try #require(published.succeeded == succeeds, "\(published.stderr)")
+            return published
         }
 
         func promote(_ options: [String] = [], runID: String? = nil, to target: String = "stable", rules: String = "cairn-channels.json") throws -> Run {
@@ -67,7 +68,7 @@ import Testing
 
     @Test func gatesDecideWhatReachesStable() throws {
         let bucket = try Self.setUp()
-        try bucket.publish(run: 1, ["--compress", "xz"])
+        _ = try bucket.publish(run: 1, ["--compress", "xz"])
         let first = try bucket.promote(runID: "901")
         #expect(first.succeeded, "\(first.stdout) \(first.stderr)")
         let report = Self.report(first)
@@ -79,22 +80,22 @@ import Testing
 
         // A module built for another kernel (zstd-compressed), then a kernel without the module:
         // refused, naming the module; stable stays on build 1.
-        try bucket.publish(run: 2, ["--module-for", "6.7.0", "--compress", "zst"])
+        _ = try bucket.publish(run: 2, ["--module-for", "6.7.0", "--compress", "zst"])
         let stale = try bucket.promote(runID: "902")
         #expect(!stale.succeeded && stale.stderr.contains("zfs.ko.zst was built for kernel 6.7.0") && stale.stderr.contains("2-1-f00d"), "\(stale.stderr)")
-        try bucket.publish(run: 3, ["--no-module"])
+        _ = try bucket.publish(run: 3, ["--no-module"])
         let missing = try bucket.promote(runID: "903")
         #expect(!missing.succeeded && missing.stderr.contains("kernel 6.8.0 has no module /usr/lib/modules/6.8.0/extra/zfs/zfs.ko*"), "\(missing.stderr)")
         // A forbidden file, and a kernel directory that is a symlink (its modules are not what
         // the gate would read): both named.
-        try bucket.publish(run: 4, ["--kernel-link", "6.9.0", "--shadow-backup"])
+        _ = try bucket.publish(run: 4, ["--kernel-link", "6.9.0", "--shadow-backup"])
         let forbidden = try bucket.promote(runID: "904")
         #expect(!forbidden.succeeded && forbidden.stderr.contains("forbidden /etc/shadow- is present")
                 && forbidden.stderr.contains("/usr/lib/modules/6.9.0 is not a directory"), "\(forbidden.stderr)")
         #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
 
         // A dry run of an acceptable build reports and moves nothing, records nothing.
-        try bucket.publish(run: 5, [])
+        _ = try bucket.publish(run: 5, [])
         let dry = try bucket.promote(["--dry-run"])
         #expect(dry.succeeded && Self.report(dry)["outcome"] as? String == "would promote", "\(dry.stdout) \(dry.stderr)")
         #expect(try bucket.stable()["build"] as? String == "1-1-f00d")
@@ -126,8 +127,8 @@ import Testing
     /// lineage (a compare-and-swap that loses re-reads and moves on top of the winner).
     @Test func concurrentPromotionsLoseNoUpdate() throws {
         let bucket = try Self.setUp()
-        try bucket.publish(run: 1, [])
-        try bucket.publish(run: 2, ["--compress", "xz"])
+        _ = try bucket.publish(run: 1, [])
+        _ = try bucket.publish(run: 2, ["--compress", "xz"])
         let started = try [("1-1-f00d", "801"), ("2-1-f00d", "802")].map { build, runID in
             var environment = bucket.moto.environment
             environment["GITHUB_RUN_ID"] = runID
@@ -146,6 +147,16 @@ import Testing
         let intoCandidate = try run(cairnPath, ["promote", "--bucket", bucket.store, "--rules", bucket.scratch.file("cairn-channels.json"), "--from", "stable", "--to", "candidate"],
                                     environment: bucket.moto.environment)
         #expect(!intoCandidate.succeeded && intoCandidate.stderr.contains("published to"), "\(intoCandidate.stderr)")
+
+        // With the rules in the working directory, publish never lands on a channel that is
+        // promoted into, a branch lands on br-<branch>, and refs set cannot move stable.
+        let direct = try bucket.publish(run: 3, [], ref: "stable", succeeds: false)
+        #expect(direct.stderr.contains("stable moves only by `cairn promote` from candidate"), "\(direct.stderr)")
+        _ = try bucket.publish(run: 4, [], ref: "feature/x")
+        let branch = try run(cairnPath, ["refs", "log", "--bucket", bucket.store, "br-feature-x"], environment: bucket.moto.environment)
+        #expect(branch.succeeded && branch.stdout.contains("4-1-f00d"), "\(branch.stdout) \(branch.stderr)")
+        let byHand = try run(cairnPath, ["refs", "set", "--bucket", bucket.store, "stable", "4-1-f00d"], in: bucket.scratch.path, environment: bucket.moto.environment)
+        #expect(!byHand.succeeded && byHand.stderr.contains("only by `cairn promote`"), "\(byHand.stderr)")
 
         // Soak: build 2 has been candidate's for seconds, not the hour the rules ask.
         let young = try bucket.promote(to: "soaked")
