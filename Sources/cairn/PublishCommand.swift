@@ -47,6 +47,7 @@ struct PublishCommand: AsyncParsableCommand {
 
     @Option(help: "A build input to record, KEY=VALUE; repeatable.") var input: [String] = []
     @Option(help: "A file of build inputs: a JSON object of strings, or KEY=VALUE lines.") var inputs: String?
+    @Option(help: "Replay a build: the inputs given must be exactly the lock's (`cairn inputs lock`), or nothing is published.") var lock: String?
 
     @Flag(help: "Check and write the artifacts, but upload nothing.") var dryRun = false
     @Flag(help: "Print the report as JSON on stdout.") var json = false
@@ -67,6 +68,13 @@ struct PublishCommand: AsyncParsableCommand {
             image: image, build: build, ref: ref, layout: self.prefix.layout, sizes: sizes, cache: cache, out: out,
             tool: "cairn \(Cairn.version)")
         options.inputs = try BuildInputs.parse(pairs: input, file: inputs)
+        let locked = try lock.map(InputsCommand.lock)
+        if let lock, let locked {
+            let differences = InputsLock.differences(locked.inputs, options.inputs)
+            guard differences.isEmpty else {
+                throw CommandFailure("the inputs differ from the lock \(lock) (build \(locked.build)); nothing was published:\n" + differences.joined(separator: "\n"))
+            }
+        }
         options.actor = env("GITHUB_ACTOR") ?? env("USER")
         options.jobs = jobs.workers
         let (bucket, dryRunReason) = try openBucket()
@@ -78,6 +86,10 @@ struct PublishCommand: AsyncParsableCommand {
 
         let report = try await Publisher(options: options) { ProcessEnvironment.writeError("publish: \($0)\n") }.run()
         try GitHubActions.record(report, dryRunReason: dryRunReason)
+        if let locked {
+            let same = report.manifest.image.sha256 == locked.image.sha256
+            ProcessEnvironment.writeError("replay of build \(locked.build): the image is \(same ? "identical to" : "not") the one it made (sha256 \(report.manifest.image.sha256)\(same ? "" : ", was \(locked.image.sha256)"))\n")
+        }
         if json {
             try printJSON(report)
         } else {
