@@ -1,5 +1,6 @@
 import CairnCasync
 import CairnComposefs
+import CairnErofs
 import CairnIO
 
 /// The OCI images of a repository, read back through their tags and streams.
@@ -107,6 +108,28 @@ public struct ImageStore {
         let images = try MergedTree.composefsImages(of: layers.map { ($0.stream, "oci-layer-" + $0.diffID.description) }, in: repository, xattrs: xattrs, bootable: boot)
         let bytes = images.boot ?? images.image
         return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
+    }
+
+    /// The merged tree of `name`'s layers (composefs's OCI rules) as a full file tree: every
+    /// regular file's bytes come from its object in the repository (or are held inline), for a
+    /// full-data EROFS image (`cairn build`). The same layers give the same tree.
+    public func fullTree(of name: String) throws -> FileNode {
+        let layers = try contents(of: try image(named: name)).layers
+        let tree = MergedTree()
+        for layer in layers {
+            let stream = "oci-layer-" + layer.diffID.description
+            try tree.apply(layer: try repository.readStream(layer.stream, contentType: LayerImporter.contentType), name: stream)
+        }
+        try tree.transformForOCI()
+        let root = try tree.fileTree()
+        var pending = [root]
+        while let node = pending.popLast() {
+            pending += node.children
+            guard node.fileType == .regular, node.linkTarget == nil, let payload = node.payload else { continue }
+            node.source = DataSource(path: Array((repository.path + "/objects/").utf8) + payload)
+            (node.payload, node.digest) = (nil, nil)
+        }
+        return root
     }
 
     /// composefs-rs's `generate_boot_image`: the boot variant's digest (hex) of the image `name`

@@ -11,7 +11,7 @@ struct Cairn: AsyncParsableCommand {
             InfoCommand.self, ListChunksCommand.self, ChunkCommand.self, GCCommand.self,
             PublishCommand.self, PullCommand.self, RefsCommand.self, BucketCommand.self, RepairCommand.self,
             MkcomposefsCommand.self, ComposefsInfoCommand.self, MkfsErofsCommand.self, RepoCommand.self, OCICommand.self,
-            DeployCommand.self, StatusCommand.self, UndeployCommand.self, MountDeploymentCommand.self, PromoteCommand.self, AuditCommand.self, InputsCommand.self,
+            DeployCommand.self, StatusCommand.self, UndeployCommand.self, MountDeploymentCommand.self, PromoteCommand.self, AuditCommand.self, InputsCommand.self, BuildCommand.self,
         ]
     )
 
