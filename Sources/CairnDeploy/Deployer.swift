@@ -55,7 +55,7 @@ public struct Deployer {
         guard let reference = origin.imageReference, let digestText = origin.manifestDigest, let digest = OCIDigest(digestText) else {
             throw DeployError("deployment \(id): its origin names no image reference and manifest digest to pull again")
         }
-        guard Self.isSource(reference) else { throw DeployError("deployment \(id) was made from '\(reference)', a name in the repository, not a source to pull again") }
+        guard ImageReference.isSource(reference) else { throw DeployError("deployment \(id) was made from '\(reference)', a name in the repository, not a source to pull again") }
         let (manifestDigest, made) = try await bootImage(of: Self.pinned(reference, to: digest))
         guard manifestDigest == digest else { throw DeployError("deployment \(id): \(reference) now has the manifest \(manifestDigest), not \(digest)") }
         guard made == id else { throw DeployError("deployment \(id): the image pulled again makes the boot image \(made)") }
@@ -82,7 +82,7 @@ public struct Deployer {
     /// The manifest digest and boot image id of `reference`, pulling it if it is a source.
     private func bootImage(of reference: String) async throws -> (OCIDigest, String) {
         let store = ImageStore(repository)
-        if Self.isSource(reference) {
+        if ImageReference.isSource(reference) {
             var pullOptions = ImagePuller.Options()
             (pullOptions.bootable, pullOptions.platform) = (true, options.platform)
             let source = try ImageReference.source(reference, verifyTLS: options.verifyTLS, credentials: options.credentials)
@@ -98,9 +98,6 @@ public struct Deployer {
         return (manifest, try store.ensureBootImage(of: pinned))
     }
 
-    static func isSource(_ reference: String) -> Bool {
-        ["docker://", "oci:", "oci-archive:"].contains(where: reference.hasPrefix)
-    }
 
     /// Puts the deployment together under a staging name (its `/etc` from the boot image, `var`,
     /// the origin), makes it durable and names it; one already there is left as it is (its

@@ -126,6 +126,12 @@ public struct OCIArchiveSource: ImageSource {
 
 /// Parses skopeo's transport syntax into a source.
 public enum ImageReference {
+    /// Whether `reference` names a source to pull (`docker://…`, `oci:…`, `oci-archive:…`)
+    /// rather than an image already in a repository.
+    public static func isSource(_ reference: String) -> Bool {
+        ["docker://", "oci:", "oci-archive:"].contains(where: reference.hasPrefix)
+    }
+
     /// - Parameters: `verifyTLS` and `credentials` apply to `docker://` references.
     public static func source(_ reference: String, verifyTLS: Bool = true, credentials: String? = nil) throws -> any ImageSource {
         if reference.hasPrefix("docker://") { return try RegistrySource(reference, verifyTLS: verifyTLS, credentials: credentials) }

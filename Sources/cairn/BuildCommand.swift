@@ -13,24 +13,18 @@ struct BuildCommand: AsyncParsableCommand {
     @OptionGroup var repository: RepositoryOption
     @Option(help: "The image to build from.") var from: String
     @Option(help: "The EROFS image to write.") var out: String
-    @Option(help: "The platform to take from a multi-platform image: os/arch[/variant].") var platform: String?
-    @Option(help: "Registry credentials, user:password.") var creds: String?
-    @Option(name: .customLong("tls-verify"), help: "false: speak plain HTTP to the registry (a local one).") var tlsVerify = true
+    @OptionGroup var sourceOptions: SourceOptions
 
     func run() async throws {
         let repository = try repository.open()
         var name = from
-        if ["docker://", "oci:", "oci-archive:"].contains(where: from.hasPrefix) {
+        if ImageReference.isSource(from) {
             guard !from.hasPrefix("docker://") || from.contains("@sha256:") else {
                 throw ValidationError("--from \(from) names a tag, which can move: pin it by digest (…@sha256:…) for a reproducible build")
             }
             var options = ImagePuller.Options()
-            if let platform {
-                guard let parsed = ImageSpec.Platform(platform) else { throw ValidationError("--platform \(platform) is not os/arch[/variant]") }
-                options.platform = parsed
-            }
-            let source = try ImageReference.source(from, verifyTLS: tlsVerify, credentials: creds)
-            name = "@" + (try await ImagePuller(repository: repository, options: options).pull(source, tag: nil)).manifestDigest.description
+            options.platform = try sourceOptions.parsedPlatform
+            name = "@" + (try await ImagePuller(repository: repository, options: options).pull(try sourceOptions.source(from), tag: nil)).manifestDigest.description
         }
         let store = ImageStore(repository)
         let digest = try store.image(named: name).manifestDigest

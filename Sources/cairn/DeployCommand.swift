@@ -16,9 +16,7 @@ struct DeployCommand: AsyncParsableCommand {
     @OptionGroup var location: SysrootOption
     @Argument(help: "The image to deploy.") var image: String?
     @Option(help: ArgumentHelp("Restore the repository links of deployment ID by pulling its image again.", valueName: "id")) var repair: String?
-    @Option(help: "The platform to take from a multi-platform image: os/arch[/variant].") var platform: String?
-    @Option(help: "Registry credentials, user:password.") var creds: String?
-    @Option(name: .customLong("tls-verify"), help: "false: speak plain HTTP to the registry (a local one).") var tlsVerify = true
+    @OptionGroup var sourceOptions: SourceOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
@@ -27,11 +25,8 @@ struct DeployCommand: AsyncParsableCommand {
 
     func run() async throws {
         var options = Deployer.Options()
-        (options.verifyTLS, options.credentials) = (tlsVerify, creds)
-        if let platform {
-            guard let parsed = ImageSpec.Platform(platform) else { throw ValidationError("--platform \(platform) is not os/arch[/variant]") }
-            options.platform = parsed
-        }
+        (options.verifyTLS, options.credentials) = (sourceOptions.tlsVerify, sourceOptions.creds)
+        options.platform = try sourceOptions.parsedPlatform
         let deployer = Deployer(sysroot: location.sysroot, repository: try location.openRepository(), options: options)
         let result = if let repair { try await deployer.repair(repair) } else { try await deployer.deploy(image!) }
         if json { return try printJSON(result) }

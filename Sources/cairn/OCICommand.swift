@@ -21,24 +21,19 @@ struct OCICommand: AsyncParsableCommand {
         @OptionGroup var repository: RepositoryOption
         @Argument(help: "The image: oci:DIR[:REF] or docker://HOST/NAME[:TAG|@DIGEST].") var source: String
         @Argument(help: "The tag to give it (default: SOURCE).") var tag: String?
-        @Option(help: "The platform to take from a multi-platform image: os/arch[/variant] (default: this machine's).") var platform: String?
         @Flag(help: "Keep user.* xattrs in the composefs image (by default only security.capability stays).") var keepUserXattrs = false
         @Flag(help: "Also make the boot variant: /boot and /sysroot emptied, labels from the image's SELinux policy.") var bootable = false
         @Option(help: "Layers imported at once.") var jobs = 2
-        @Option(help: "Registry credentials, user:password.") var creds: String?
-        @Option(name: .customLong("tls-verify"), help: "false: speak plain HTTP to the registry (a local one).") var tlsVerify = true
+        @OptionGroup var sourceOptions: SourceOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() async throws {
             var options = ImagePuller.Options()
-            if let platform {
-                guard let parsed = ImageSpec.Platform(platform) else { throw ValidationError("--platform \(platform) is not os/arch[/variant]") }
-                options.platform = parsed
-            }
+            options.platform = try sourceOptions.parsedPlatform
             options.xattrs = keepUserXattrs ? .keepUserXattrs : .allowlistOnly
             options.jobs = max(1, jobs)
             options.bootable = bootable
-            let result = try await ImagePuller(repository: try repository.open(), options: options).pull(try ImageReference.source(source, verifyTLS: tlsVerify, credentials: creds), tag: tag ?? source)
+            let result = try await ImagePuller(repository: try repository.open(), options: options).pull(try sourceOptions.source(source), tag: tag ?? source)
             if json { return try printJSON(result) }
             print("\(result.tag ?? source): manifest \(result.manifestDigest), \(result.layersImported) layers imported, \(result.layersPresent) present")
             print("image \(result.image)")
