@@ -69,14 +69,14 @@ import Testing
     @Test func gatesDecideWhatReachesStable() throws {
         let bucket = try Self.setUp()
         _ = try bucket.publish(run: 1, ["--compress", "xz"])
-        let first = try bucket.promote(runID: "901")
+        let first = try bucket.promote(["--deep"], runID: "901")
         #expect(first.succeeded, "\(first.stdout) \(first.stderr)")
         let report = Self.report(first)
         #expect(report["outcome"] as? String == "promoted" && report["build"] as? String == "1-1-f00d", "\(first.stdout)")
         // The image gates read a small share of the image's chunks.
         let read = report["chunksRead"] as? Int ?? 0, total = report["chunks"] as? Int ?? 0
         #expect(read > 0 && read * 5 < total, "read \(read) of \(total) chunks")
-        #expect(first.stdout.contains("zfs.ko.xz: built for its kernel"), "\(first.stdout)")
+        #expect(first.stdout.contains("zfs.ko.xz: built for its kernel") && first.stdout.contains("the chunks rebuild the image"), "\(first.stdout)")
 
         // A module built for another kernel (zstd-compressed), then a kernel without the module:
         // refused, naming the module; stable stays on build 1.
