@@ -18,6 +18,9 @@ public struct ImagePuller {
         public var bootable = false
         /// Layers imported at once.
         public var jobs = 2
+        /// Refuse a multi-platform index instead of choosing `platform` from it (a reproducible
+        /// build must not depend on the machine it runs on).
+        public var refusesIndex = false
         public init() {}
     }
 
@@ -62,6 +65,9 @@ public struct ImagePuller {
         var (manifestBytes, manifestDigest) = try await source.topManifest()
         var manifest = try ImageSpec.decode(ImageSpec.Manifest.self, from: manifestBytes, naming: "manifest \(manifestDigest) of \(source.name)")
         if manifest.isIndex {
+            if options.refusesIndex {
+                throw OCIError("\(source.name) is a multi-platform index (\(manifestDigest)); name the platform (--platform) or pin a platform's manifest")
+            }
             let chosen = try ImageSpec.select(options.platform, in: manifest, naming: source.name)
             manifestBytes = try await source.manifest(chosen)
             manifestDigest = chosen.digest

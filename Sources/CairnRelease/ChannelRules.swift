@@ -60,6 +60,7 @@ public struct ChannelRules: Sendable {
         var channels = [String: Channel]()
         for (name, channel) in document.channels {
             guard !isolated.contains(where: name.hasPrefix) else { throw .malformed(key: file, problem: "channel \(name) starts with an isolated prefix") }
+            guard (try? BuildIdentity.safeRef(name)) == name else { throw .malformed(key: file, problem: "channel \(name) is not a ref name (letters, digits, '.', '_', '-')") }
             var gates = [GateRule]()
             for gate in channel.gates ?? [] {
                 switch gate.gate {
@@ -107,13 +108,14 @@ public struct ChannelRules: Sendable {
         return channel
     }
 
-    /// The ref a publish to `ref` lands on: a channel builds are published to, or an isolated
-    /// ref, as it is; any other (a branch) becomes isolated (`br-<ref>`), so a branch build never
+    /// The ref a publish to `ref` lands on: a channel builds are published to (when the ref was
+    /// `explicit`ly asked for, not a branch that happens to share its name), or an isolated ref,
+    /// as it is; any other (a branch) becomes isolated (`br-<ref>`), so a branch build never
     /// lands on a channel. A channel that is promoted into is refused.
-    public func publishRef(for ref: String) throws(ReleaseError) -> String {
+    public func publishRef(for ref: String, explicit: Bool) throws(ReleaseError) -> String {
         if let channel = channels[ref] {
             guard channel.from.isEmpty else { throw promotedInto(ref, channel) }
-            return ref
+            if explicit { return ref }
         }
         if isolated.contains(where: ref.hasPrefix) { return ref }
         let isolatedRef = (isolated.first ?? "br-") + ref

@@ -24,6 +24,7 @@ struct BuildCommand: AsyncParsableCommand {
             }
             var options = ImagePuller.Options()
             options.platform = try sourceOptions.parsedPlatform
+            options.refusesIndex = sourceOptions.platform == nil
             name = "@" + (try await ImagePuller(repository: repository, options: options).pull(try sourceOptions.source(from), tag: nil)).manifestDigest.description
         }
         let store = ImageStore(repository)

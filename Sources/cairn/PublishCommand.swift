@@ -62,7 +62,7 @@ struct PublishCommand: AsyncParsableCommand {
             run: run ?? env("GITHUB_RUN_ID") ?? "local", attempt: attempt ?? env("GITHUB_RUN_ATTEMPT") ?? "1",
             sha: sha ?? env("GITHUB_SHA") ?? GitCheckout.head() ?? "unknown")
         var ref = try BuildIdentity.safeRef(ref ?? env("GITHUB_REF_NAME") ?? GitCheckout.branch() ?? "local")
-        if let rules = try rules.load() { ref = try rules.publishRef(for: ref) }
+        if let rules = try rules.load() { ref = try rules.publishRef(for: ref, explicit: self.ref != nil) }
 
         var options = PublishOptions(
             image: image, build: build, ref: ref, layout: self.prefix.layout, sizes: sizes, cache: cache, out: out,

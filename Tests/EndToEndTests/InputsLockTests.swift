@@ -24,7 +24,7 @@ import Testing
 
         // A changed input: refused before anything is published, naming it.
         let changed = try publish("2", ["--lock", scratch.file("inputs.lock.json"), "--input", "kernel=6.9.0", "--input", "base=quay.io/fedora/fedora-bootc@sha256:aaaa"])
-        #expect(!changed.succeeded && changed.stderr.contains("~ kernel: 6.8.0 -> 6.9.0") && !changed.stderr.contains("base"), "\(changed.stderr)")
+        #expect(!changed.succeeded && changed.stderr.contains("~ kernel: 6.8.0 -> 6.9.0") && !changed.stderr.contains("base="), "\(changed.stderr)")
         let missing = try publish("2", ["--lock", scratch.file("inputs.lock.json"), "--input", "kernel=6.8.0"])
         #expect(!missing.succeeded && missing.stderr.contains("- base=quay.io/fedora/fedora-bootc@sha256:aaaa"), "\(missing.stderr)")
         let notPublished = try cairn("inputs", "lock", "--bucket", bucket, "2-1-abc")
@@ -37,7 +37,7 @@ import Testing
         #expect(same.succeeded && same.stdout.isEmpty, "\(same.stdout) \(same.stderr)")
 
         // Diff against a lock file and a build with other inputs.
-        _ = try publish("3", ["--input", "kernel=6.9.0", "--input", "zfs=2.2.4"])
+        #expect(try publish("3", ["--input", "kernel=6.9.0", "--input", "zfs=2.2.4"]).succeeded)
         let differ = try cairn("inputs", "diff", "--bucket", bucket, scratch.file("inputs.lock.json"), "3-1-abc")
         #expect(!differ.succeeded && differ.stdout == "- base=quay.io/fedora/fedora-bootc@sha256:aaaa\n~ kernel: 6.8.0 -> 6.9.0\n+ zfs=2.2.4\n", "\(differ.stdout)")
     }

@@ -157,6 +157,8 @@ import Testing
         #expect(branch.succeeded && branch.stdout.contains("4-1-f00d"), "\(branch.stdout) \(branch.stderr)")
         let byHand = try run(cairnPath, ["refs", "set", "--bucket", bucket.store, "stable", "4-1-f00d"], in: bucket.scratch.path, environment: bucket.moto.environment)
         #expect(!byHand.succeeded && byHand.stderr.contains("only by `cairn promote`"), "\(byHand.stderr)")
+        let stableHistory = (try bucket.stable()["history"] as? [[String: Any]]) ?? []
+        #expect(stableHistory.count == 2 && stableHistory.allSatisfy { $0["action"] as? String == "promote" }, "\(stableHistory)")
 
         // Soak: build 2 has been candidate's for seconds, not the hour the rules ask.
         let young = try bucket.promote(to: "soaked")
