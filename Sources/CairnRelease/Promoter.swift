@@ -86,10 +86,17 @@ public struct Promoter: Sendable {
             build: build, from: options.from, to: options.to, previous: target?.pointer.build, outcome: "refused",
             gates: gates, actor: options.actor, time: UTCTime.iso8601(epochSeconds: now)))
         (report.chunksRead, report.chunks) = (chunksRead, chunks)
+        let key = AuditRecord.key(layout: layout, channel: options.to, stamp: options.stamp ?? Self.stamp(now), build: build)
         if report.passed {
             if target?.pointer.build == build {
                 report.record.outcome = "unchanged"
             } else if !options.dryRun {
+                // The intent is recorded before the move: a crash between the two leaves a record
+                // that the promotion began (`audit log` shows it as interrupted), never a move
+                // that no record mentions.
+                var intent = report.record
+                intent.outcome = AuditRecord.intentOutcome
+                try await write(intent, to: AuditRecord.intentKey(key), after: nil)
                 let moved = try await Refs.move(options.to, to: build, layout: layout, in: bucket, current: target, action: "promote", actor: options.actor)
                 report.record.outcome = moved ? "promoted" : "unchanged"
             } else {
@@ -97,10 +104,16 @@ public struct Promoter: Sendable {
             }
         }
         guard !options.dryRun else { return report }
-        let key = AuditRecord.key(layout: layout, channel: options.to, stamp: options.stamp ?? Self.stamp(now), build: build)
-        let moved = report.record.outcome == "promoted" ? "\(options.to) now names \(build), but " : ""
+        try await write(report.record, to: key, after: report.record.outcome == "promoted" ? "\(options.to) now names \(build), but " : "")
+        report.audit = key
+        return report
+    }
+
+    /// Writes an audit record once; `after` prefixes the error when the ref moved already.
+    private func write(_ record: AuditRecord, to key: String, after moved: String?) async throws {
+        let moved = moved ?? ""
         do {
-            guard try await bucket.put(key, bytes: try report.record.encoded(), condition: .absent) else {
+            guard try await bucket.put(key, bytes: try record.encoded(), condition: .absent) else {
                 throw ReleaseError.conflict(key: key, store: bucket.description, problem: "\(moved)an audit record of that name exists already; records are never replaced")
             }
         } catch let error as ReleaseError {
@@ -108,8 +121,6 @@ public struct Promoter: Sendable {
         } catch {
             throw ReleaseError.integrity("\(moved)its audit record \(key) could not be written: \(error)")
         }
-        report.audit = key
-        return report
     }
 
     /// `integrity`: every part of the build in the bucket; `deep`: the chunks rebuild the image.

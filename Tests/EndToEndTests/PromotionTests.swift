@@ -121,6 +121,22 @@ import Testing
         #expect(!again.succeeded && again.stderr.contains("never replaced"), "\(again.stderr)")
         let after = try run(cairnPath, ["audit", "log", "--bucket", bucket.store, "stable", "--json"], environment: bucket.moto.environment)
         #expect(after.stdout == log.stdout)
+
+        // A promotion's intent is recorded before its move (the promotion above left one beside
+        // its final record, which the log shows once); an intent with no final record is a
+        // promotion that stopped half-way, shown as interrupted.
+        let listed = try run("curl", ["-s", "-H", MotoServer.anyAuthorization, "http://\(bucket.moto.endpoint)/\(MotoServer.bucket)?list-type=2&prefix=os/casync/audit/stable/"])
+        #expect(listed.stdout.contains("stable-901-1-1-1-f00d.intent.json") && listed.stdout.contains("stable-901-1-1-1-f00d.json"), "\(listed.stdout)")
+        let intent = #"{"action": "promote", "build": "5-1-f00d", "from": "candidate", "gates": [], "outcome": "promoting", "schema": "cairn.audit.v1", "time": "2099-01-01T00:00:00Z", "to": "stable"}"#
+        let put = try run("/usr/bin/env", ["python3", "-c", """
+            import boto3, sys
+            boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="cairn-test", aws_secret_access_key="cairn-secret") \\
+                .put_object(Bucket=sys.argv[2], Key="os/casync/audit/stable/stable-999-5-1-f00d.intent.json", Body=sys.argv[3].encode())
+            print("200")
+            """, "http://\(bucket.moto.endpoint)", MotoServer.bucket, intent])
+        #expect(put.stdout == "200\n", "\(put.stdout) \(put.stderr)")
+        let interrupted = try run(cairnPath, ["audit", "log", "--bucket", bucket.store, "stable"], environment: bucket.moto.environment)
+        #expect(interrupted.stdout.split(separator: "\n").last?.contains("interrupted\t5-1-f00d") == true, "\(interrupted.stdout) \(interrupted.stderr)")
     }
 
     /// Two promotions into stable at once, of two builds candidate named: both land in stable's
