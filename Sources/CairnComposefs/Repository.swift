@@ -210,18 +210,26 @@ public final class Repository: @unchecked Sendable {
             throw RepositoryError("\(path) is missing: the repository does not list the image as mountable")
         }
         let image = try File.open(path, .readOnly)
-        if !isInsecure, image.measureVerity(digestSize: algorithm.digestSize) != digest {
-            throw RepositoryError("\(path) does not have the fs-verity digest its name says")
-        }
+        try checkVerity(of: image, expecting: digest)
         return image
+    }
+
+    /// Mounts `images/<hex>` read-only at `target` as composefs does (`FileSystem.mountComposefs`,
+    /// `objects/` as the data layer): the image checked by `openImage`, and in a secure
+    /// repository every file's fs-verity digest required by overlayfs. Needs root.
+    public func mountImage(_ hex: String, at target: String) throws {
+        try FileSystem.mountComposefs(image: try openImage(hex), objects: path + "/objects", at: target, requireVerity: !isInsecure)
     }
 
     /// An object already at `target` in a secure repository must carry the digest it is named by.
     func checkVerity(of target: String, expecting digest: [UInt8]) throws {
         guard !isInsecure else { return }
-        let existing = try File.open(target, .readOnly)
-        guard existing.measureVerity(digestSize: algorithm.digestSize) == digest else {
-            throw RepositoryError("object \(target) does not have the fs-verity digest its name says")
+        try checkVerity(of: try File.open(target, .readOnly), expecting: digest)
+    }
+
+    private func checkVerity(of file: File, expecting digest: [UInt8]) throws {
+        guard isInsecure || file.measureVerity(digestSize: algorithm.digestSize) == digest else {
+            throw RepositoryError("\(file.path) does not have the fs-verity digest its name says")
         }
     }
 

@@ -61,10 +61,9 @@ public struct DeploymentStatus: Codable, Sendable {
         }
         status.manifestDigest = digest
         do {
-            let store = ImageStore(repository)
-            let image = try store.image(named: "@" + digest.description)
-            status.configDigest = image.configDigest
-            guard let config = try store.documents(of: "@" + digest.description).config else {
+            let documents = try ImageStore(repository).documents(of: "@" + digest.description)
+            status.configDigest = documents.image.configDigest
+            guard let config = documents.config else {
                 status.problems.append("its manifest \(digest) is an artifact, not a container image")
                 return status
             }

@@ -89,24 +89,23 @@ public struct ImagePuller {
 
         // Layers not in the repository yet, largest first.
         var missing = [(descriptor: ImageSpec.Descriptor, diffID: OCIDigest)]()
-        for (descriptor, diffID) in zip(layers, diffIDs) where try repository.streamDigest(named: "oci-layer-" + diffID.description) == nil {
+        for (descriptor, diffID) in zip(layers, diffIDs) where try repository.streamDigest(named: LayerImporter.streamName(of: diffID)) == nil {
             if !missing.contains(where: { $0.diffID == diffID }) { missing.append((descriptor, diffID)) }
         }
         missing.sort { $0.descriptor.size > $1.descriptor.size }
         try await importLayers(missing, from: source)
 
         // Merge, then the composefs image.
-        let layerStreamNames = try diffIDs.map { diffID in
-            let name = "oci-layer-" + diffID.description
+        let layerStreams = try diffIDs.map { diffID in
+            let name = LayerImporter.streamName(of: diffID)
             guard let digest = try repository.streamDigest(named: name) else { throw OCIError("layer stream \(name) vanished during the pull") }
-            return (digest: digest, name: name)
+            return (diffID: diffID, stream: digest)
         }
-        let layerStreams = layerStreamNames.map(\.digest)
-        let images = try MergedTree.composefsImages(of: layerStreamNames, in: repository, xattrs: options.xattrs, bootable: options.bootable)
+        let images = try MergedTree.composefsImages(of: layerStreams, in: repository, xattrs: options.xattrs, bootable: options.bootable)
         let (image, bootImage) = try Self.store(images, in: repository)
         let streams = try Self.recordImages(
             in: repository, config: (configBytes, configDescriptor.digest), manifest: (manifestBytes, manifestDigest),
-            layers: zip(diffIDs, layerStreams).map { ($0, $1) }, image: image, bootImage: bootImage, xattrs: options.xattrs)
+            layers: layerStreams, image: image, bootImage: bootImage, xattrs: options.xattrs)
         if let tag { try repository.setStreamRef(ImageTags.refPath(tag), to: "oci-manifest-" + manifestDigest.description) }
 
         return Result(

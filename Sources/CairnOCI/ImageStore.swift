@@ -91,13 +91,13 @@ public struct ImageStore {
     }
 
     /// The raw manifest and config JSON of the image `name` names, read back from their streams.
-    public func documents(of name: String) throws -> (manifest: [UInt8], config: [UInt8]?) {
+    public func documents(of name: String) throws -> (image: Image, manifest: [UInt8], config: [UInt8]?) {
         let image = try image(named: name)
         let manifestStream = try repository.readStream(try streamDigest("oci-manifest-" + image.manifestDigest.description), contentType: ImagePuller.manifestContentType)
         let manifest = try bytes(of: manifestStream, expecting: image.manifestDigest)
-        guard let configDigest = image.configDigest else { return (manifest, nil) }
+        guard let configDigest = image.configDigest else { return (image, manifest, nil) }
         let configStream = try repository.readStream(try streamDigest("oci-config-" + configDigest.description), contentType: ImagePuller.configContentType)
-        return (manifest, try bytes(of: configStream, expecting: configDigest))
+        return (image, manifest, try bytes(of: configStream, expecting: configDigest))
     }
 
     /// The composefs image of `name`'s layers (or its boot variant), made again from its layer
@@ -105,7 +105,7 @@ public struct ImageStore {
     /// deployment of it is named by.
     public func computeImage(of name: String, xattrs: MergedTree.XattrPolicy = .allowlistOnly, boot: Bool = false) throws -> (bytes: [UInt8], digest: [UInt8]) {
         let layers = try contents(of: try image(named: name)).layers
-        let images = try MergedTree.composefsImages(of: layers.map { ($0.stream, "oci-layer-" + $0.diffID.description) }, in: repository, xattrs: xattrs, bootable: boot)
+        let images = try MergedTree.composefsImages(of: layers, in: repository, xattrs: xattrs, bootable: boot)
         let bytes = images.boot ?? images.image
         return (bytes, FsVerity.digest(of: bytes, algorithm: repository.algorithm))
     }
@@ -114,14 +114,7 @@ public struct ImageStore {
     /// regular file's bytes come from its object in the repository (or are held inline), for a
     /// full-data EROFS image (`cairn build`). The same layers give the same tree.
     public func fullTree(of name: String) throws -> FileNode {
-        let layers = try contents(of: try image(named: name)).layers
-        let tree = MergedTree()
-        for layer in layers {
-            let stream = "oci-layer-" + layer.diffID.description
-            try tree.apply(layer: try repository.readStream(layer.stream, contentType: LayerImporter.contentType), name: stream)
-        }
-        try tree.transformForOCI()
-        let root = try tree.fileTree()
+        let root = try MergedTree.merging(try contents(of: try image(named: name)).layers, in: repository).fileTree()
         var pending = [root]
         while let node = pending.popLast() {
             pending += node.children
@@ -138,7 +131,7 @@ public struct ImageStore {
         let image = try image(named: name)
         if let boot = image.bootImage { return boot }
         let (config, layers) = try contents(of: image)
-        let made = try MergedTree.composefsImages(of: layers.map { ($0.stream, "oci-layer-" + $0.diffID.description) }, in: repository, xattrs: .allowlistOnly, bootable: true)
+        let made = try MergedTree.composefsImages(of: layers, in: repository, xattrs: .allowlistOnly, bootable: true)
         let (plain, stored) = try ImagePuller.store(made, in: repository)
         guard let boot = stored else { throw OCIError("\(name): no boot image was made") }
         let manifest = try repository.readStream(try streamDigest("oci-manifest-" + image.manifestDigest.description), contentType: ImagePuller.manifestContentType)

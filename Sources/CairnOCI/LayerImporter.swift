@@ -11,6 +11,9 @@ public enum LayerImporter {
     /// Files up to this size stay inline (a format constant: it decides every image digest).
     public static let inlineLimit: UInt64 = 64
     public static let contentType = SplitStream.contentType("ocilayer")
+
+    /// The name of a layer's stream in `streams/`: `oci-layer-<diff_id>`.
+    public static func streamName(of diffID: OCIDigest) -> String { "oci-layer-" + diffID.description }
     /// The most data an entry kept inline may carry (a special file's odd data): 1 MiB.
     static let inlineDataLimit: UInt64 = 1 << 20
     /// The most bytes accepted after the end-of-archive blocks (GNU record padding is at most
@@ -37,7 +40,7 @@ public enum LayerImporter {
         splitter.appendInline(try reader.readRest(limit: trailerLimit))
         let content = try reader.finish()
         guard content == diffID else { throw OCIError("layer \(descriptor.digest) decompresses to \(content), not the diff_id \(diffID) its config names") }
-        return try repository.writeStream(try splitter.stream(), named: "oci-layer-" + diffID.description)
+        return try repository.writeStream(try splitter.stream(), named: streamName(of: diffID))
     }
 
     /// The source the tar walk reads while the layer is split: every byte it reads goes inline

@@ -66,15 +66,21 @@ public final class MergedTree {
 
     public init() {}
 
-    /// The composefs image (in the repository's default format) of the layer streams `layers`
-    /// (digest and name, bottom layer first) merged and transformed for OCI, and with `bootable`
-    /// the boot variant too, from the same merge.
-    public static func composefsImages(of layers: [(digest: [UInt8], name: String)], in repository: Repository, xattrs: XattrPolicy, bootable: Bool) throws -> (image: [UInt8], boot: [UInt8]?) {
+    /// The layer streams `layers` (by diff_id, bottom layer first) of `repository` merged and
+    /// transformed for OCI.
+    public static func merging(_ layers: [(diffID: OCIDigest, stream: [UInt8])], in repository: Repository, xattrs: XattrPolicy = .allowlistOnly) throws -> MergedTree {
         let tree = MergedTree()
         for layer in layers {
-            try tree.apply(layer: try repository.readStream(layer.digest, contentType: LayerImporter.contentType), name: layer.name)
+            try tree.apply(layer: try repository.readStream(layer.stream, contentType: LayerImporter.contentType), name: LayerImporter.streamName(of: layer.diffID))
         }
         try tree.transformForOCI(xattrs: xattrs)
+        return tree
+    }
+
+    /// The composefs image (in the repository's default format) of `layers` merged, and with
+    /// `bootable` the boot variant too, from the same merge.
+    public static func composefsImages(of layers: [(diffID: OCIDigest, stream: [UInt8])], in repository: Repository, xattrs: XattrPolicy, bootable: Bool) throws -> (image: [UInt8], boot: [UInt8]?) {
+        let tree = try merging(layers, in: repository, xattrs: xattrs)
         var options = ComposefsImage.Options()
         (options.minimumVersion, options.maximumVersion) = (repository.metadata.defaultFormat, repository.metadata.defaultFormat)
         let image = try ComposefsImage.write(try tree.fileTree(), options: options)

@@ -1,4 +1,3 @@
-import CairnBlob
 import CairnCasync
 import CairnStores
 
@@ -38,17 +37,7 @@ public struct BucketWalk: Sendable {
         for ref in refs {
             let pointer = try await Refs.current(ref, layout: layout, from: bucket)
             var check = try await BuildChecker.check(pointer.build, layout: layout, in: bucket, held: held)
-            if deep, check.isComplete, let manifest = check.manifest, let index = check.index {
-                do {
-                    let fetcher = ChunkFetcher(stores: [bucket.chunkStore(prefix: layout.chunks)], digest: index.digest)
-                    let digest = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs)
-                    if digest.hex != manifest.image.casyncDigest {
-                        check.problems.append("the chunks of \(manifest.index.key) rebuild an image with casync digest \(digest), not \(manifest.image.casyncDigest)")
-                    }
-                } catch {
-                    check.problems.append("\(error)")
-                }
-            }
+            if deep { await BuildChecker.checkRebuild(&check, layout: layout, in: bucket, jobs: jobs) }
             statuses.append(RefStatus(ref: ref, check: check))
         }
         return statuses

@@ -1,3 +1,4 @@
+import CairnBlob
 import CairnCasync
 import CairnStores
 
@@ -69,5 +70,20 @@ public enum BuildChecker {
             check.problems.append("\(missing.count) of its \(unique.count) chunks are missing from \(layout.chunks): \(shown)\(missing.count > 5 ? ", …" : "")")
         }
         return check
+    }
+
+    /// `deep`: downloads the chunks of a complete build, verifies each, and checks that they
+    /// rebuild the image the manifest describes (its casync digest); what fails joins `check.problems`.
+    public static func checkRebuild(_ check: inout BuildCheck, layout: BucketLayout, in bucket: any ObjectStore, jobs: Int) async {
+        guard check.isComplete, let manifest = check.manifest, let index = check.index else { return }
+        do {
+            let fetcher = ChunkFetcher(stores: [bucket.chunkStore(prefix: layout.chunks)], digest: index.digest)
+            let digest = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: jobs)
+            if digest.hex != manifest.image.casyncDigest {
+                check.problems.append("the chunks of \(manifest.index.key) rebuild an image with casync digest \(digest), not \(manifest.image.casyncDigest)")
+            }
+        } catch {
+            check.problems.append("\(error)")
+        }
     }
 }

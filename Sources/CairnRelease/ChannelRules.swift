@@ -52,24 +52,24 @@ public struct ChannelRules: Sendable {
 
     public init(parsing bytes: [UInt8], file: String) throws(ReleaseError) {
         let document: Document
-        do { document = try JSONDecoder().decode(Document.self, from: Data(bytes)) } catch {
+        do { document = try JSONDecoder().decode(Strict<Document>.self, from: Data(bytes)).value } catch {
             throw .malformed(key: file, problem: "\(error)")
         }
         guard document.schema == Self.schema else { throw .malformed(key: file, problem: "schema is \(document.schema), not \(Self.schema)") }
         isolated = document.isolated ?? ["br-"]
         var channels = [String: Channel]()
-        for (name, channel) in document.channels {
+        for (name, channel) in document.channels.mapValues(\.value) {
             guard !isolated.contains(where: name.hasPrefix) else { throw .malformed(key: file, problem: "channel \(name) starts with an isolated prefix") }
             guard (try? BuildIdentity.safeRef(name)) == name else { throw .malformed(key: file, problem: "channel \(name) is not a ref name (letters, digits, '.', '_', '-')") }
             var gates = [GateRule]()
-            for gate in channel.gates ?? [] {
+            for gate in (channel.gates ?? []).map(\.value) {
                 switch gate.gate {
                 case "integrity": gates.append(.integrity(deep: gate.deep ?? false))
                 case "content":
                     let rule = GateRule.content(
                         required: gate.required ?? [], forbidden: gate.forbidden ?? [],
-                        perKernelRequired: gate.per_kernel?.required ?? [], perKernelForbidden: gate.per_kernel?.forbidden ?? [])
-                    let patterns = (gate.required ?? []) + (gate.forbidden ?? []) + (gate.per_kernel?.required ?? []) + (gate.per_kernel?.forbidden ?? [])
+                        perKernelRequired: gate.per_kernel?.value.required ?? [], perKernelForbidden: gate.per_kernel?.value.forbidden ?? [])
+                    let patterns = (gate.required ?? []) + (gate.forbidden ?? []) + (gate.per_kernel?.value.required ?? []) + (gate.per_kernel?.value.forbidden ?? [])
                     guard !patterns.isEmpty else { throw .malformed(key: file, problem: "channel \(name): a content gate names no path") }
                     try Self.checkPatterns(patterns, file: file, channel: name)
                     gates.append(rule)
@@ -152,70 +152,56 @@ public struct ChannelRules: Sendable {
         }
     }
 
-    // Every object refuses keys it does not know: a misspelt "gates" must not mean "no gates".
-    private struct Document: Decodable {
-        struct ChannelEntry: Decodable {
+    private struct Document: StrictlyDecodable {
+        struct ChannelEntry: StrictlyDecodable {
             var from: [String]?
-            var gates: [GateEntry]?
-            init(from decoder: any Decoder) throws {
-                try StrictKeys.check(decoder, allowed: ["from", "gates"])
-                let container = try decoder.container(keyedBy: StrictKeys.self)
-                from = try container.decodeIfPresent([String].self, forKey: StrictKeys("from"))
-                gates = try container.decodeIfPresent([GateEntry].self, forKey: StrictKeys("gates"))
-            }
+            var gates: [Strict<GateEntry>]?
+            enum CodingKeys: String, CodingKey, CaseIterable { case from, gates }
         }
-        struct GateEntry: Decodable {
-            struct PerKernel: Decodable {
+        struct GateEntry: StrictlyDecodable {
+            struct PerKernel: StrictlyDecodable {
                 var required: [String]?
                 var forbidden: [String]?
-                init(from decoder: any Decoder) throws {
-                    try StrictKeys.check(decoder, allowed: ["required", "forbidden"])
-                    let container = try decoder.container(keyedBy: StrictKeys.self)
-                    required = try container.decodeIfPresent([String].self, forKey: StrictKeys("required"))
-                    forbidden = try container.decodeIfPresent([String].self, forKey: StrictKeys("forbidden"))
-                }
+                enum CodingKeys: String, CodingKey, CaseIterable { case required, forbidden }
             }
             var gate: String
             var deep: Bool?
             var required: [String]?
             var forbidden: [String]?
-            var per_kernel: PerKernel?
+            var per_kernel: Strict<PerKernel>?
             var minimum: String?
-            init(from decoder: any Decoder) throws {
-                try StrictKeys.check(decoder, allowed: ["gate", "deep", "required", "forbidden", "per_kernel", "minimum"])
-                let container = try decoder.container(keyedBy: StrictKeys.self)
-                gate = try container.decode(String.self, forKey: StrictKeys("gate"))
-                deep = try container.decodeIfPresent(Bool.self, forKey: StrictKeys("deep"))
-                required = try container.decodeIfPresent([String].self, forKey: StrictKeys("required"))
-                forbidden = try container.decodeIfPresent([String].self, forKey: StrictKeys("forbidden"))
-                per_kernel = try container.decodeIfPresent(PerKernel.self, forKey: StrictKeys("per_kernel"))
-                minimum = try container.decodeIfPresent(String.self, forKey: StrictKeys("minimum"))
-            }
+            enum CodingKeys: String, CodingKey, CaseIterable { case gate, deep, required, forbidden, per_kernel, minimum }
         }
         var schema: String
         var isolated: [String]?
-        var channels: [String: ChannelEntry]
-        init(from decoder: any Decoder) throws {
-            try StrictKeys.check(decoder, allowed: ["schema", "isolated", "channels"])
-            let container = try decoder.container(keyedBy: StrictKeys.self)
-            schema = try container.decode(String.self, forKey: StrictKeys("schema"))
-            isolated = try container.decodeIfPresent([String].self, forKey: StrictKeys("isolated"))
-            channels = try container.decode([String: ChannelEntry].self, forKey: StrictKeys("channels"))
+        var channels: [String: Strict<ChannelEntry>]
+        enum CodingKeys: String, CodingKey, CaseIterable { case schema, isolated, channels }
+    }
+}
+
+/// A rules object whose keys are all its `CodingKeys`.
+private protocol StrictlyDecodable: Decodable {
+    associatedtype CodingKeys: CodingKey & CaseIterable
+}
+
+/// Decodes `Value` after refusing every key it does not know: a misspelt "gates" must not mean
+/// "no gates".
+private struct Strict<Value: StrictlyDecodable>: Decodable {
+    let value: Value
+
+    init(from decoder: any Decoder) throws {
+        let known = Set(Value.CodingKeys.allCases.map(\.stringValue))
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }
+        guard unknown.isEmpty else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown keys \(unknown.sorted().joined(separator: ", ")) (known: \(known.sorted().joined(separator: ", ")))"))
         }
+        value = try Value(from: decoder)
     }
 
-    private struct StrictKeys: CodingKey {
+    private struct AnyKey: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
-        init(_ name: String) { stringValue = name }
         init?(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
-
-        static func check(_ decoder: any Decoder, allowed: Set<String>) throws {
-            let unknown = try decoder.container(keyedBy: StrictKeys.self).allKeys.map(\.stringValue).filter { !allowed.contains($0) }
-            guard unknown.isEmpty else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown keys \(unknown.sorted().joined(separator: ", ")) (known: \(allowed.sorted().joined(separator: ", ")))"))
-            }
-        }
     }
 }

@@ -128,13 +128,7 @@ public struct Promoter: Sendable {
         do {
             let walk = BucketWalk(bucket: bucket, layout: layout)
             var check = try await BuildChecker.check(build, layout: layout, in: bucket, held: try await walk.heldChunks())
-            if deep, check.isComplete, let manifest = check.manifest, let index = check.index {
-                let fetcher = ChunkFetcher(stores: [bucket.chunkStore(prefix: layout.chunks)], digest: index.digest)
-                let digest = try await BlobDigest.ofIndex(index, fetcher: fetcher, jobs: 4)
-                if digest.hex != manifest.image.casyncDigest {
-                    check.problems.append("the chunks of \(manifest.index.key) rebuild an image with casync digest \(digest), not \(manifest.image.casyncDigest)")
-                }
-            }
+            if deep { await BuildChecker.checkRebuild(&check, layout: layout, in: bucket, jobs: 4) }
             let details = check.isComplete ? ["\(check.chunks) chunks, index, manifest and image present\(deep ? "; the chunks rebuild the image" : "")"] : check.problems
             return (GateResult(gate: "integrity", passed: check.isComplete, details: details), check)
         } catch {

@@ -98,8 +98,7 @@ struct MountDeploymentCommand: AsyncParsableCommand {
         let sysroot = location.sysroot
         let repository = try location.openRepository()
         guard Sysroot.isDeploymentID(id), FileSystem.exists(sysroot.directory(of: id)) else { throw CommandFailure("no deployment \(id) in \(sysroot.deployments)") }
-        let image = try repository.openImage(id)
-        try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory, requireVerity: !repository.isInsecure)
+        try repository.mountImage(id, at: directory)
         do {
             try FileSystem.bindMount(sysroot.directory(of: id) + "/etc", at: directory + "/etc")
         } catch {

@@ -67,9 +67,8 @@ struct OCICommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = ImageStore(try repository.open())
-            let (manifest, config) = try store.documents(of: name)
-            try printJSON(Report(image: try store.image(named: name), manifest: try JSONDocument(manifest), config: try config.map(JSONDocument.init)))
+            let (image, manifest, config) = try ImageStore(try repository.open()).documents(of: name)
+            try printJSON(Report(image: image, manifest: try JSONDocument(manifest), config: try config.map(JSONDocument.init)))
         }
     }
 
@@ -122,8 +121,7 @@ struct OCICommand: AsyncParsableCommand {
 
         func run() async throws {
             let repository = try repository.open()
-            let image = try repository.openImage(try ImageStore(repository).composefsImage(of: name, boot: bootable))
-            try FileSystem.mountComposefs(image: image, objects: repository.path + "/objects", at: directory, requireVerity: !repository.isInsecure)
+            try repository.mountImage(try ImageStore(repository).composefsImage(of: name, boot: bootable), at: directory)
         }
     }
 
